@@ -1,0 +1,125 @@
+// weft/compute.hpp - computing collections: compute, persist, get.
+//
+// A collection is anything with a CollectionTraits specialisation: it names
+// the tasks whose results it needs (its roots) and turns their results into
+// its own result type. Delayed<T> is one; arrays will be another.
+// weft::compute(a, b, ...) runs all of them in one pass, so intermediates
+// they share are computed once (dask.compute).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "weft/callbacks.hpp"
+#include "weft/graph.hpp"
+#include "weft/scheduler.hpp"
+#include "weft/task.hpp"
+#include "weft/value.hpp"
+
+namespace weft {
+
+/// What a computation measured; pass a pointer in ComputeOptions::stats.
+struct ComputeStats {
+  std::size_t tasks_in_graph = 0;   ///< tasks reachable from the requested keys
+  std::size_t tasks_run = 0;        ///< scheduled units after fusion and inlining
+  std::size_t peak_results = 0;     ///< most results held at once (with track_memory)
+  std::size_t peak_bytes = 0;       ///< most bytes (Value::nbytes) held at once (with track_memory)
+  unsigned threads = 0;             ///< threads that ran tasks
+};
+
+struct ComputeOptions {
+  std::optional<SchedulerKind> scheduler;  ///< default: config "scheduler"
+  std::optional<unsigned> num_workers;     ///< threads; default: config "num-workers"
+  std::optional<bool> optimize_graph;      ///< fuse and inline; default: config optimization.*
+  std::vector<CallbackPtr> callbacks;      ///< in addition to the registered ones
+  ComputeStats* stats = nullptr;           ///< filled in when not null
+  bool track_memory = false;               ///< measure peak_results/peak_bytes (costs per task)
+
+  ComputeOptions() = default;
+  ComputeOptions(SchedulerChoice s) : scheduler(s.kind) {}  // NOLINT: compute(weft::scheduler::sync)
+};
+
+/// Specialise for a collection type C:
+///   using Result = ...;
+///   static void roots(const C&, std::vector<TaskRef>& out);   // appends its roots
+///   static Result finalize(std::span<Value> values);          // one Value per root
+///   static C rebuild(const C&, std::span<Value> values);      // persisted copy
+template <class C>
+struct CollectionTraits;
+
+template <class C>
+concept Collection = requires { typename CollectionTraits<C>::Result; };
+
+namespace detail {
+/// Runs the tasks that `roots` need and returns their results, one per root
+/// (a root listed twice gets a copy). `graph` resolves ref(key) dependencies.
+std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
+                           const ComputeOptions& options);
+
+template <class... C>
+std::vector<Value> execute_collections(const ComputeOptions& options,
+                                       std::vector<std::size_t>& sizes, const C&... cs) {
+  std::vector<TaskRef> roots;
+  ((sizes.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
+  sizes.push_back(roots.size());
+  return execute(roots, nullptr, options);
+}
+}  // namespace detail
+
+/// Computes several collections in one pass; returns a tuple of their results.
+/// `auto [lo, hi] = weft::compute(options, a, b);`
+template <Collection... C>
+auto compute(const ComputeOptions& options, const C&... cs) {
+  std::vector<std::size_t> offsets;
+  std::vector<Value> values = detail::execute_collections(options, offsets, cs...);
+  std::span<Value> all(values);
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<typename CollectionTraits<C>::Result...>{CollectionTraits<C>::finalize(
+        all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+  }(std::index_sequence_for<C...>{});
+}
+
+template <Collection... C>
+auto compute(const C&... cs) {
+  return compute(ComputeOptions{}, cs...);
+}
+
+/// Computes the collections and returns copies whose tasks hold the results
+/// in memory under the same keys (dask.persist).
+template <Collection... C>
+auto persist(const ComputeOptions& options, const C&... cs) {
+  std::vector<std::size_t> offsets;
+  std::vector<Value> values = detail::execute_collections(options, offsets, cs...);
+  std::span<Value> all(values);
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<C...>{CollectionTraits<C>::rebuild(
+        cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+  }(std::index_sequence_for<C...>{});
+}
+
+template <Collection... C>
+auto persist(const C&... cs) {
+  return persist(ComputeOptions{}, cs...);
+}
+
+/// The graph of one or more collections (dask's __dask_graph__ merged).
+template <Collection... C>
+Graph graph_of(const C&... cs) {
+  std::vector<TaskRef> roots;
+  (CollectionTraits<C>::roots(cs, roots), ...);
+  Graph g;
+  for (const TaskRef& r : roots) g.add_with_dependencies(r.task);
+  return g;
+}
+
+/// Runs a hand-written graph and returns the results of `keys`, in order
+/// (dask.get / scheduler.get). Validates the graph first.
+std::vector<Value> get(const Graph& graph, const std::vector<Key>& keys,
+                       const ComputeOptions& options = {});
+
+}  // namespace weft

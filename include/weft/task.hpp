@@ -1,0 +1,293 @@
+// weft/task.hpp - a task: a function plus arguments that may reference other keys.
+//
+// A Task is immutable once made and shared (TaskPtr) between the collections
+// and graphs that contain it. Its dependencies are derived from its arguments:
+// every Delayed<T> or ref<T>(key) inside them (also inside vectors, arrays,
+// tuples and pairs) becomes a TaskRef. A TaskRef made by delayed() points at
+// the task itself; one made by ref(key) names only the key and is resolved by
+// the Graph it is added to.
+//
+// Schedulers call run() with the dependencies' results, in dependencies()
+// order, and never see argument types: the typed call lives in CallTask.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "weft/key.hpp"
+#include "weft/tokenize.hpp"
+#include "weft/value.hpp"
+
+namespace weft {
+
+class Task;
+using TaskPtr = std::shared_ptr<const Task>;
+
+/// A dependency: the key, and the task when it is known at construction.
+struct TaskRef {
+  Key key;
+  TaskPtr task;  ///< null for ref(key): the Graph resolves it by key
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+
+  const Key& key() const noexcept { return key_; }
+  std::span<const TaskRef> dependencies() const noexcept { return deps_; }
+  /// Cheap tasks (getitem-like) are inlined into their dependents by the optimiser.
+  bool cheap() const noexcept { return cheap_; }
+
+  /// Runs the task; inputs[i] is the result of dependencies()[i].
+  virtual Value run(std::span<const Value* const> inputs) const = 0;
+  /// The result's C++ type, when the task knows it statically.
+  virtual const std::type_info* result_type() const noexcept { return nullptr; }
+
+ protected:
+  Task(Key key, std::vector<TaskRef> deps, bool cheap)
+      : key_(std::move(key)), deps_(std::move(deps)), cheap_(cheap) {}
+
+ private:
+  Key key_;
+  std::vector<TaskRef> deps_;
+  bool cheap_;
+};
+
+/// A reference to another task's result by key, for hand-written graphs
+/// (the string keys of a Dask graph dict): `weft::task("y", inc, weft::ref<int>("x"))`.
+template <class T>
+struct Ref {
+  Key key;
+};
+template <class T>
+Ref<T> ref(Key key) {
+  return Ref<T>{std::move(key)};
+}
+
+template <class T>
+class Delayed;
+
+namespace detail {
+
+/// Collects the dependencies of a task while its arguments are stored.
+struct DepCollector {
+  std::vector<TaskRef> deps;
+  std::uint32_t add(TaskRef ref) {
+    deps.push_back(std::move(ref));
+    return static_cast<std::uint32_t>(deps.size() - 1);
+  }
+};
+
+using Inputs = std::span<const Value* const>;
+
+/// How an argument of type A is stored in a task and turned back into what
+/// the function receives. Plain values are stored as they are.
+template <class A>
+struct ArgTraits {
+  using Stored = A;
+  static constexpr bool has_deps = false;
+  template <class U>
+  static Stored store(U&& a, DepCollector&) {
+    return std::forward<U>(a);
+  }
+  static const Stored& load(const Stored& s, Inputs) { return s; }
+};
+
+template <class T>
+struct DepSlot {
+  std::uint32_t index;
+};
+
+template <class T>
+struct ArgTraits<Delayed<T>> {
+  using Stored = DepSlot<T>;
+  static constexpr bool has_deps = true;
+  static Stored store(const Delayed<T>& d, DepCollector& c) { return {c.add(d.ref())}; }
+  static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
+};
+
+template <class T>
+struct ArgTraits<Ref<T>> {
+  using Stored = DepSlot<T>;
+  static constexpr bool has_deps = true;
+  static Stored store(const Ref<T>& r, DepCollector& c) { return {c.add(TaskRef{r.key, nullptr})}; }
+  static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
+};
+
+template <class E>
+struct ArgTraits<std::vector<E>> {
+  using Elem = ArgTraits<E>;
+  static constexpr bool has_deps = Elem::has_deps;
+  using Stored = std::conditional_t<has_deps, std::vector<typename Elem::Stored>, std::vector<E>>;
+  template <class U>
+  static Stored store(U&& v, DepCollector& c) {
+    if constexpr (has_deps) {
+      Stored out;
+      out.reserve(v.size());
+      for (const auto& e : v) out.push_back(Elem::store(e, c));
+      return out;
+    } else {
+      return std::forward<U>(v);
+    }
+  }
+  static decltype(auto) load(const Stored& s, Inputs in) {
+    if constexpr (has_deps) {
+      using Loaded = std::remove_cvref_t<decltype(Elem::load(s[0], in))>;
+      std::vector<Loaded> out;
+      out.reserve(s.size());
+      for (const auto& e : s) out.push_back(Elem::load(e, in));
+      return out;
+    } else {
+      return static_cast<const Stored&>(s);
+    }
+  }
+};
+
+template <class E, std::size_t N>
+struct ArgTraits<std::array<E, N>> {
+  using Elem = ArgTraits<E>;
+  static constexpr bool has_deps = Elem::has_deps;
+  using Stored = std::array<typename Elem::Stored, N>;
+  template <class U>
+  static Stored store(U&& v, DepCollector& c) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return Stored{Elem::store(v[I], c)...};
+    }(std::make_index_sequence<N>{});
+  }
+  static decltype(auto) load(const Stored& s, Inputs in) {
+    if constexpr (has_deps) {
+      using Loaded = std::remove_cvref_t<decltype(Elem::load(s[0], in))>;
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return std::array<Loaded, N>{Elem::load(s[I], in)...};
+      }(std::make_index_sequence<N>{});
+    } else {
+      return static_cast<const Stored&>(s);
+    }
+  }
+};
+
+template <template <class...> class Tuple, class... E>
+struct TupleArgTraits {
+  static constexpr bool has_deps = (ArgTraits<E>::has_deps || ...);
+  using Stored = Tuple<typename ArgTraits<E>::Stored...>;
+  template <class U>
+  static Stored store(U&& v, DepCollector& c) {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return Stored{ArgTraits<E>::store(std::get<I>(v), c)...};
+    }(std::index_sequence_for<E...>{});
+  }
+  static decltype(auto) load(const Stored& s, Inputs in) {
+    if constexpr (has_deps) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        return Tuple<std::remove_cvref_t<decltype(ArgTraits<E>::load(std::get<I>(s), in))>...>{
+            ArgTraits<E>::load(std::get<I>(s), in)...};
+      }(std::index_sequence_for<E...>{});
+    } else {
+      return static_cast<const Stored&>(s);
+    }
+  }
+};
+template <class... E>
+struct ArgTraits<std::tuple<E...>> : TupleArgTraits<std::tuple, E...> {};
+template <class A, class B>
+struct ArgTraits<std::pair<A, B>> : TupleArgTraits<std::pair, A, B> {};
+
+template <class A>
+using Loaded = decltype(ArgTraits<std::decay_t<A>>::load(
+    std::declval<const typename ArgTraits<std::decay_t<A>>::Stored&>(), Inputs{}));
+
+/// The result type of calling F on arguments A... once dependencies are loaded.
+template <class F, class... A>
+using CallResult = std::invoke_result_t<const F&, Loaded<A>...>;
+
+/// Wraps a call's result in a Value (void results become weft::None).
+template <class R, class Call>
+Value call_to_value(Call&& call) {
+  if constexpr (std::is_void_v<R>) {
+    call();
+    return Value::make<None>();
+  } else {
+    return Value::of(call());
+  }
+}
+
+}  // namespace detail
+
+/// A task that calls F with stored arguments; made by delayed() and task().
+template <class F, class... A>
+class CallTask final : public Task {
+ public:
+  using Result = detail::CallResult<F, A...>;
+  using StoredArgs = std::tuple<typename detail::ArgTraits<A>::Stored...>;
+
+  CallTask(Key key, std::vector<TaskRef> deps, bool cheap, F fn, StoredArgs args)
+      : Task(std::move(key), std::move(deps), cheap), fn_(std::move(fn)), args_(std::move(args)) {}
+
+  Value run(std::span<const Value* const> inputs) const override {
+    return detail::call_to_value<Result>([&]() -> decltype(auto) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+        return std::invoke(fn_, detail::ArgTraits<A>::load(std::get<I>(args_), inputs)...);
+      }(std::index_sequence_for<A...>{});
+    });
+  }
+  const std::type_info* result_type() const noexcept override {
+    if constexpr (std::is_void_v<Result>) return &typeid(None);
+    else return &typeid(std::remove_cvref_t<Result>);
+  }
+
+ private:
+  F fn_;
+  StoredArgs args_;
+};
+
+/// A task whose result is a stored value: literals, and persisted results.
+class ConstantTask final : public Task {
+ public:
+  ConstantTask(Key key, Value value)
+      : Task(std::move(key), {}, false), value_(std::move(value)) {}
+  Value run(std::span<const Value* const>) const override { return value_.clone(); }
+  const std::type_info* result_type() const noexcept override { return value_.type()->type; }
+  const Value& value() const noexcept { return value_; }
+
+ private:
+  Value value_;
+};
+
+namespace detail {
+template <class F, class... U>
+TaskPtr make_call_task(Key key, bool cheap, F&& fn, U&&... args) {
+  using Fn = std::decay_t<F>;
+  using T = CallTask<Fn, std::decay_t<U>...>;
+  DepCollector deps;
+  deps.deps.reserve(sizeof...(U));  // exact unless an argument is a container of Delayed
+  typename T::StoredArgs stored{ArgTraits<std::decay_t<U>>::store(std::forward<U>(args), deps)...};
+  return std::make_shared<T>(std::move(key), std::move(deps.deps), cheap, std::forward<F>(fn),
+                             std::move(stored));
+}
+}  // namespace detail
+
+/// A task with a key you choose, for hand-written graphs (a Dask graph
+/// dict's `key: (func, *args)`). Arguments may be values or ref<T>(key).
+template <class F, class... U>
+TaskPtr task(Key key, F&& fn, U&&... args) {
+  return detail::make_call_task(std::move(key), false, std::forward<F>(fn), std::forward<U>(args)...);
+}
+
+/// A task whose result is `value` (a Dask graph dict's `key: literal`).
+template <class T>
+TaskPtr literal(Key key, T&& value) {
+  return std::make_shared<ConstantTask>(std::move(key), Value::of(std::forward<T>(value)));
+}
+
+}  // namespace weft

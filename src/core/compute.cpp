@@ -1,0 +1,120 @@
+// execute(): graph -> plan -> scheduler -> results, for every collection.
+#include <thread>
+
+#include "../local/schedulers.hpp"
+#include "exec_plan.hpp"
+#include "run_state.hpp"
+#include "weft/compute.hpp"
+#include "weft/config.hpp"
+#include "weft/error.hpp"
+
+namespace weft {
+
+std::string_view to_string(SchedulerKind kind) noexcept {
+  switch (kind) {
+    case SchedulerKind::sync: return "sync";
+    case SchedulerKind::threads: return "threads";
+  }
+  return "unknown";
+}
+
+SchedulerKind parse_scheduler(std::string_view name) {
+  if (name == "sync" || name == "synchronous" || name == "single-threaded") return SchedulerKind::sync;
+  if (name == "threads" || name == "threading") return SchedulerKind::threads;
+  throw ValueError("unknown-scheduler",
+                   "unknown scheduler '" + std::string(name) +
+                       "': expected sync (synchronous, single-threaded) or threads (threading)");
+}
+
+namespace detail {
+
+namespace {
+
+// The configuration a computation needs, re-read only when the config changed.
+struct ComputeDefaults {
+  SchedulerKind scheduler;
+  unsigned num_workers;
+  PlanOptions plan;
+};
+
+ComputeDefaults read_defaults() {
+  ComputeDefaults d;
+  d.scheduler = parse_scheduler(config::get<std::string>("scheduler"));
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  if (std::optional<std::int64_t> n = config::get_optional<std::int64_t>("num-workers"); !n) {
+    d.num_workers = cores;
+  } else {
+    if (*n < 1)
+      throw ConfigError("bad-value", "num-workers must be at least 1, not " + std::to_string(*n) +
+                                         " (from " + config::source_of("num-workers") + ")");
+    d.num_workers = static_cast<unsigned>(*n);
+  }
+  d.plan.fuse = config::get<bool>("optimization.fuse.active");
+  std::int64_t height = config::get<std::int64_t>("optimization.fuse.max-height");
+  d.plan.fuse_max_height = static_cast<std::uint32_t>(std::clamp<std::int64_t>(height, 1, UINT32_MAX));
+  d.plan.inline_cheap = config::get<bool>("optimization.inline.active");
+  return d;
+}
+
+ComputeDefaults defaults() {
+  static std::mutex mutex;
+  static std::uint64_t seen_generation = UINT64_MAX;
+  static ComputeDefaults cached;
+  std::lock_guard lock(mutex);
+  std::uint64_t g = config::generation();
+  if (g != seen_generation) {
+    cached = read_defaults();
+    seen_generation = g;
+  }
+  return cached;
+}
+
+}  // namespace
+
+std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
+                           const ComputeOptions& options) {
+  ComputeDefaults d = defaults();
+  SchedulerKind kind = options.scheduler.value_or(d.scheduler);
+  unsigned nthreads = options.num_workers.value_or(d.num_workers);
+  if (nthreads == 0) throw ValueError("bad-num-workers", "num_workers must be at least 1");
+  if (on_pool_thread()) kind = SchedulerKind::sync;  // nested inside a task
+  if (kind == SchedulerKind::sync) nthreads = 1;
+  PlanOptions plan_options = d.plan;
+  if (options.optimize_graph.has_value() && !*options.optimize_graph) {
+    plan_options.fuse = false;
+    plan_options.inline_cheap = false;
+  }
+
+  ExecPlan plan = build_plan(roots, graph, plan_options);
+
+  std::vector<CallbackPtr> callbacks = registered_callbacks();
+  callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
+  RunState state(plan, callbacks, options.track_memory);
+  ComputeStart start{plan.size(), to_string(kind), nthreads};
+  for (const CallbackPtr& cb : callbacks) cb->start(start);
+  if (kind == SchedulerKind::sync) {
+    run_sync(state);
+  } else {
+    run_threads(state, nthreads);
+  }
+  for (const CallbackPtr& cb : callbacks) cb->finish(state.failed());
+
+  if (options.stats) {
+    *options.stats = ComputeStats{plan.tasks_in_graph, plan.size(), state.peak_results(),
+                                  state.peak_bytes(), nthreads};
+  }
+  state.rethrow_if_failed();
+  return state.take_roots();
+}
+
+}  // namespace detail
+
+std::vector<Value> get(const Graph& graph, const std::vector<Key>& keys, const ComputeOptions& options) {
+  graph.validate();
+  std::vector<TaskRef> roots;
+  roots.reserve(keys.size());
+  for (const Key& k : keys) roots.push_back(TaskRef{k, graph.at(k)});
+  return detail::execute(roots, &graph, options);
+}
+
+}  // namespace weft
