@@ -1,0 +1,172 @@
+// weft-bench: weft's benchmarks. `weft-bench NAME [--option value ...]`
+// prints one JSON object per line with "bench", "seconds" and the figures
+// of that benchmark. `weft-bench --list` names them.
+//
+// Compare with the peers in ../shared/peers (Dask, StarPU) in the same run:
+// absolute times move from machine to machine, ratios much less.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "weft/weft.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// --name value pairs after the benchmark's name.
+class Options {
+ public:
+  Options(int argc, char** argv) {
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a.rfind("--", 0) != 0 || i + 1 >= argc)
+        throw weft::ValueError("bad-option", "expected --name value, got '" + a + "'");
+      values_[a.substr(2)] = argv[++i];
+    }
+  }
+  std::string get(const std::string& name, const std::string& fallback) {
+    auto it = values_.find(name);
+    std::string v = it == values_.end() ? fallback : it->second;
+    used_.push_back(name);
+    return v;
+  }
+  long get_int(const std::string& name, long fallback) {
+    return std::stol(get(name, std::to_string(fallback)));
+  }
+  // Options nobody asked for are typos: say so rather than ignore them.
+  void check_all_used() const {
+    for (const auto& [name, value] : values_)
+      if (std::find(used_.begin(), used_.end(), name) == used_.end())
+        throw weft::ValueError("bad-option", "unknown option --" + name);
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> used_;
+};
+
+long inc(long x) { return x + 1; }
+long add(long a, long b) { return a + b; }
+std::vector<long> to_list(std::vector<long> xs) { return xs; }
+
+weft::ComputeOptions compute_options(Options& opts) {
+  weft::ComputeOptions o;
+  o.scheduler = weft::parse_scheduler(opts.get("scheduler", "threads"));
+  long threads = opts.get_int("threads", 0);
+  if (threads > 0) o.num_workers = static_cast<unsigned>(threads);
+  return o;
+}
+
+// Runs build() then compute() `repeat` times; keeps the best of each.
+template <class Build, class Check>
+void run_task_bench(const char* name, Options& opts, std::size_t ntasks, Build build, Check check) {
+  weft::ComputeOptions co = compute_options(opts);
+  long repeat = opts.get_int("repeat", 3);
+  opts.check_all_used();
+  weft::ComputeStats stats;
+  co.stats = &stats;
+  double best_build = 1e30, best_run = 1e30;
+  bool correct = true;
+  for (long r = 0; r < repeat; ++r) {
+    auto t0 = Clock::now();
+    auto result = build();
+    best_build = std::min(best_build, seconds_since(t0));
+    auto t1 = Clock::now();
+    auto value = result.compute(co);
+    best_run = std::min(best_run, seconds_since(t1));
+    correct = correct && check(value);
+  }
+  nlohmann::json j = {{"bench", name},
+                      {"scheduler", std::string(weft::to_string(*co.scheduler))},
+                      {"threads", stats.threads},
+                      {"tasks", ntasks},
+                      {"seconds", best_run},
+                      {"build_seconds", best_build},
+                      {"per_task_us", best_run / static_cast<double>(ntasks) * 1e6},
+                      {"build_us_per_task", best_build / static_cast<double>(ntasks) * 1e6},
+                      {"correct", correct}};
+  std::printf("%s\n", j.dump().c_str());
+}
+
+// N independent inc tasks, then a binary-tree sum (../shared/peers/dask_tasks.py).
+void tasks_tree(Options& opts) {
+  long n = opts.get_int("n", 20000);
+  auto build = [n] {
+    std::vector<weft::Delayed<long>> xs;
+    xs.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) xs.push_back(weft::delayed(inc)(i));
+    while (xs.size() > 1) {
+      std::vector<weft::Delayed<long>> next;
+      next.reserve(xs.size() / 2 + 1);
+      for (std::size_t i = 0; i < xs.size(); i += 2)
+        next.push_back(i + 1 < xs.size() ? weft::delayed(add)(xs[i], xs[i + 1]) : xs[i]);
+      xs.swap(next);
+    }
+    return xs[0];
+  };
+  long expect = n * (n + 1) / 2;
+  run_task_bench("tasks-tree", opts, static_cast<std::size_t>(2 * n - 1), build,
+                 [expect](long v) { return v == expect; });
+}
+
+// N independent tasks gathered into one list (Dask's client.map + gather).
+void tasks_map(Options& opts) {
+  long n = opts.get_int("n", 20000);
+  auto build = [n] {
+    std::vector<weft::Delayed<long>> xs;
+    xs.reserve(static_cast<std::size_t>(n));
+    for (long i = 0; i < n; ++i) xs.push_back(weft::delayed(inc)(i));
+    return weft::delayed(to_list)(xs);
+  };
+  run_task_bench("tasks-map", opts, static_cast<std::size_t>(n + 1), build,
+                 [n](const std::vector<long>& v) {
+                   if (v.size() != static_cast<std::size_t>(n)) return false;
+                   for (long i = 0; i < n; ++i)
+                     if (v[static_cast<std::size_t>(i)] != i + 1) return false;
+                   return true;
+                 });
+}
+
+const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
+  static const std::map<std::string, std::function<void(Options&)>> all = {
+      {"tasks-tree", tasks_tree},
+      {"tasks-map", tasks_map},
+  };
+  return all;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--list" || std::string(argv[1]) == "--help") {
+    std::printf("usage: weft-bench NAME [--option value ...]\nbenchmarks:");
+    for (const auto& [name, fn] : benchmarks()) std::printf(" %s", name.c_str());
+    std::printf("\n");
+    return argc < 2 ? 2 : 0;
+  }
+  auto it = benchmarks().find(argv[1]);
+  if (it == benchmarks().end()) {
+    std::fprintf(stderr, "weft-bench: unknown benchmark '%s' (try --list)\n", argv[1]);
+    return 2;
+  }
+  try {
+    Options opts(argc, argv);
+    it->second(opts);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft-bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
