@@ -61,13 +61,20 @@ namespace detail {
 std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
                            const ComputeOptions& options);
 
-template <class... C>
-std::vector<Value> execute_collections(const ComputeOptions& options,
-                                       std::vector<std::size_t>& sizes, const C&... cs) {
+/// Runs the graphs of several collections in one pass; make(c, values) turns
+/// each collection and its roots' results into one element of the tuple.
+template <class Make, class... C>
+auto execute_each(const ComputeOptions& options, Make make, const C&... cs) {
   std::vector<TaskRef> roots;
-  ((sizes.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
-  sizes.push_back(roots.size());
-  return execute(roots, nullptr, options);
+  std::vector<std::size_t> offsets;
+  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
+  offsets.push_back(roots.size());
+  std::vector<Value> values = execute(roots, nullptr, options);
+  std::span<Value> all(values);
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<decltype(make(cs, all))...>{
+        make(cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+  }(std::index_sequence_for<C...>{});
 }
 }  // namespace detail
 
@@ -75,13 +82,10 @@ std::vector<Value> execute_collections(const ComputeOptions& options,
 /// `auto [lo, hi] = weft::compute(options, a, b);`
 template <Collection... C>
 auto compute(const ComputeOptions& options, const C&... cs) {
-  std::vector<std::size_t> offsets;
-  std::vector<Value> values = detail::execute_collections(options, offsets, cs...);
-  std::span<Value> all(values);
-  return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple<typename CollectionTraits<C>::Result...>{CollectionTraits<C>::finalize(
-        all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
-  }(std::index_sequence_for<C...>{});
+  return detail::execute_each(
+      options,
+      []<class X>(const X&, std::span<Value> v) { return CollectionTraits<X>::finalize(v); },
+      cs...);
 }
 
 template <Collection... C>
@@ -93,13 +97,10 @@ auto compute(const C&... cs) {
 /// in memory under the same keys (dask.persist).
 template <Collection... C>
 auto persist(const ComputeOptions& options, const C&... cs) {
-  std::vector<std::size_t> offsets;
-  std::vector<Value> values = detail::execute_collections(options, offsets, cs...);
-  std::span<Value> all(values);
-  return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple<C...>{CollectionTraits<C>::rebuild(
-        cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
-  }(std::index_sequence_for<C...>{});
+  return detail::execute_each(
+      options,
+      []<class X>(const X& c, std::span<Value> v) { return CollectionTraits<X>::rebuild(c, v); },
+      cs...);
 }
 
 template <Collection... C>
