@@ -100,13 +100,19 @@ void run_task_bench(const char* name, Options& opts, std::size_t ntasks, Build b
   std::printf("%s\n", j.dump().c_str());
 }
 
+// N independent inc tasks, as both task benchmarks start.
+std::vector<weft::Delayed<long>> incs(long n) {
+  std::vector<weft::Delayed<long>> xs;
+  xs.reserve(static_cast<std::size_t>(n));
+  for (long i = 0; i < n; ++i) xs.push_back(weft::delayed(inc)(i));
+  return xs;
+}
+
 // N independent inc tasks, then a binary-tree sum (../shared/peers/dask_tasks.py).
 void tasks_tree(Options& opts) {
   long n = opts.get_int("n", 20000);
   auto build = [n] {
-    std::vector<weft::Delayed<long>> xs;
-    xs.reserve(static_cast<std::size_t>(n));
-    for (long i = 0; i < n; ++i) xs.push_back(weft::delayed(inc)(i));
+    std::vector<weft::Delayed<long>> xs = incs(n);
     while (xs.size() > 1) {
       std::vector<weft::Delayed<long>> next;
       next.reserve(xs.size() / 2 + 1);
@@ -124,12 +130,7 @@ void tasks_tree(Options& opts) {
 // N independent tasks gathered into one list (Dask's client.map + gather).
 void tasks_map(Options& opts) {
   long n = opts.get_int("n", 20000);
-  auto build = [n] {
-    std::vector<weft::Delayed<long>> xs;
-    xs.reserve(static_cast<std::size_t>(n));
-    for (long i = 0; i < n; ++i) xs.push_back(weft::delayed(inc)(i));
-    return weft::delayed(to_list)(xs);
-  };
+  auto build = [n] { return weft::delayed(to_list)(incs(n)); };
   run_task_bench("tasks-map", opts, static_cast<std::size_t>(n + 1), build,
                  [n](const std::vector<long>& v) {
                    if (v.size() != static_cast<std::size_t>(n)) return false;

@@ -24,8 +24,10 @@ void WorkStealingDeque::push(std::uint32_t item) {
   Buffer* buf = buffer_.load(std::memory_order_relaxed);
   if (b - t > static_cast<std::int64_t>(buf->mask)) buf = grow(buf, t, b);
   buf->at(b).store(item, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  bottom_.store(b + 1, std::memory_order_relaxed);
+  // A release store rather than the paper's release fence: the same on x86,
+  // and ThreadSanitizer (which ignores fences) sees that a thief's acquire of
+  // bottom_ publishes everything the owner wrote before the push.
+  bottom_.store(b + 1, std::memory_order_release);
 }
 
 std::uint32_t WorkStealingDeque::pop() {
