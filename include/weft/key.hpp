@@ -40,12 +40,14 @@ struct InternedName {
 };
 /// Thread-safe. The same text always gives the same pointer.
 const InternedName* intern(std::string_view text);
+/// intern(""), without the lookup: every default-constructed key uses it.
+const InternedName* empty_name() noexcept;
 }  // namespace detail
 
 class Key {
  public:
   /// The empty key "".
-  Key() : name_(detail::intern("")) {}
+  Key() noexcept : name_(detail::empty_name()) {}
   /// Parses a key's string form: "x", "name-<32 hex>", "('name', 1, 2)".
   Key(std::string_view text);  // NOLINT(google-explicit-constructor): keys are strings to users
   Key(const char* text) : Key(std::string_view(text)) {}  // NOLINT

@@ -55,12 +55,14 @@ class Task {
   virtual const std::type_info* result_type() const noexcept { return nullptr; }
 
  protected:
-  Task(Key key, std::vector<TaskRef> deps, bool cheap)
-      : key_(std::move(key)), deps_(std::move(deps)), cheap_(cheap) {}
+  Task(Key key, bool cheap) : key_(std::move(key)), cheap_(cheap) {}
+  /// Derived tasks keep their dependencies in their own storage (in the same
+  /// allocation as the task where the count is known at compile time).
+  void set_dependencies(std::span<const TaskRef> deps) noexcept { deps_ = deps; }
 
  private:
   Key key_;
-  std::vector<TaskRef> deps_;
+  std::span<const TaskRef> deps_;
   bool cheap_;
 };
 
@@ -80,12 +82,20 @@ class Delayed;
 
 namespace detail {
 
-/// Collects the dependencies of a task while its arguments are stored.
+/// The number of dependencies of an argument type when it is known at
+/// compile time; kDynamicDeps for containers of Delayed.
+inline constexpr std::size_t kDynamicDeps = SIZE_MAX;
+
+/// Collects the dependencies of a task while its arguments are stored, into
+/// a std::array (count known at compile time) or a std::vector.
+template <class Storage>
 struct DepCollector {
-  std::vector<TaskRef> deps;
+  Storage deps{};
+  std::uint32_t count = 0;
   std::uint32_t add(TaskRef ref) {
-    deps.push_back(std::move(ref));
-    return static_cast<std::uint32_t>(deps.size() - 1);
+    if constexpr (requires { deps.push_back(std::move(ref)); }) deps.push_back(std::move(ref));
+    else deps[count] = std::move(ref);
+    return count++;
   }
 };
 
@@ -97,8 +107,9 @@ template <class A>
 struct ArgTraits {
   using Stored = A;
   static constexpr bool has_deps = false;
-  template <class U>
-  static Stored store(U&& a, DepCollector&) {
+  static constexpr std::size_t static_deps = 0;
+  template <class U, class C>
+  static Stored store(U&& a, C&) {
     return std::forward<U>(a);
   }
   static const Stored& load(const Stored& s, Inputs) { return s; }
@@ -113,7 +124,9 @@ template <class T>
 struct ArgTraits<Delayed<T>> {
   using Stored = DepSlot<T>;
   static constexpr bool has_deps = true;
-  static Stored store(const Delayed<T>& d, DepCollector& c) { return {c.add(d.ref())}; }
+  static constexpr std::size_t static_deps = 1;
+  template <class C>
+  static Stored store(const Delayed<T>& d, C& c) { return {c.add(d.ref())}; }
   static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
 };
 
@@ -121,7 +134,9 @@ template <class T>
 struct ArgTraits<Ref<T>> {
   using Stored = DepSlot<T>;
   static constexpr bool has_deps = true;
-  static Stored store(const Ref<T>& r, DepCollector& c) { return {c.add(TaskRef{r.key, nullptr})}; }
+  static constexpr std::size_t static_deps = 1;
+  template <class C>
+  static Stored store(const Ref<T>& r, C& c) { return {c.add(TaskRef{r.key, nullptr})}; }
   static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
 };
 
@@ -129,9 +144,10 @@ template <class E>
 struct ArgTraits<std::vector<E>> {
   using Elem = ArgTraits<E>;
   static constexpr bool has_deps = Elem::has_deps;
+  static constexpr std::size_t static_deps = has_deps ? kDynamicDeps : 0;
   using Stored = std::conditional_t<has_deps, std::vector<typename Elem::Stored>, std::vector<E>>;
-  template <class U>
-  static Stored store(U&& v, DepCollector& c) {
+  template <class U, class C>
+  static Stored store(U&& v, C& c) {
     if constexpr (has_deps) {
       Stored out;
       out.reserve(v.size());
@@ -158,9 +174,11 @@ template <class E, std::size_t N>
 struct ArgTraits<std::array<E, N>> {
   using Elem = ArgTraits<E>;
   static constexpr bool has_deps = Elem::has_deps;
+  static constexpr std::size_t static_deps =
+      Elem::static_deps == kDynamicDeps ? kDynamicDeps : Elem::static_deps * N;
   using Stored = std::array<typename Elem::Stored, N>;
-  template <class U>
-  static Stored store(U&& v, DepCollector& c) {
+  template <class U, class C>
+  static Stored store(U&& v, C& c) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       return Stored{Elem::store(v[I], c)...};
     }(std::make_index_sequence<N>{});
@@ -180,9 +198,12 @@ struct ArgTraits<std::array<E, N>> {
 template <template <class...> class Tuple, class... E>
 struct TupleArgTraits {
   static constexpr bool has_deps = (ArgTraits<E>::has_deps || ...);
+  static constexpr std::size_t static_deps =
+      ((ArgTraits<E>::static_deps == kDynamicDeps) || ...) ? kDynamicDeps
+                                                            : (std::size_t{0} + ... + ArgTraits<E>::static_deps);
   using Stored = Tuple<typename ArgTraits<E>::Stored...>;
-  template <class U>
-  static Stored store(U&& v, DepCollector& c) {
+  template <class U, class C>
+  static Stored store(U&& v, C& c) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       return Stored{ArgTraits<E>::store(std::get<I>(v), c)...};
     }(std::index_sequence_for<E...>{});
@@ -230,9 +251,15 @@ class CallTask final : public Task {
  public:
   using Result = detail::CallResult<F, A...>;
   using StoredArgs = std::tuple<typename detail::ArgTraits<A>::Stored...>;
+  static constexpr std::size_t kStaticDeps = detail::TupleArgTraits<std::tuple, A...>::static_deps;
+  /// Where the dependencies live: inline when their number is fixed.
+  using Deps = std::conditional_t<kStaticDeps == detail::kDynamicDeps, std::vector<TaskRef>,
+                                  std::array<TaskRef, kStaticDeps == detail::kDynamicDeps ? 0 : kStaticDeps>>;
 
-  CallTask(Key key, std::vector<TaskRef> deps, bool cheap, F fn, StoredArgs args)
-      : Task(std::move(key), std::move(deps), cheap), fn_(std::move(fn)), args_(std::move(args)) {}
+  CallTask(Key key, Deps deps, bool cheap, F fn, StoredArgs args)
+      : Task(std::move(key), cheap), deps_(std::move(deps)), fn_(std::move(fn)), args_(std::move(args)) {
+    set_dependencies(deps_);
+  }
 
   Value run(std::span<const Value* const> inputs) const override {
     return detail::call_to_value<Result>([&]() -> decltype(auto) {
@@ -247,6 +274,7 @@ class CallTask final : public Task {
   }
 
  private:
+  Deps deps_;
   F fn_;
   StoredArgs args_;
 };
@@ -254,8 +282,7 @@ class CallTask final : public Task {
 /// A task whose result is a stored value: literals, and persisted results.
 class ConstantTask final : public Task {
  public:
-  ConstantTask(Key key, Value value)
-      : Task(std::move(key), {}, false), value_(std::move(value)) {}
+  ConstantTask(Key key, Value value) : Task(std::move(key), false), value_(std::move(value)) {}
   Value run(std::span<const Value* const>) const override { return value_.clone(); }
   const std::type_info* result_type() const noexcept override { return value_.type()->type; }
   const Value& value() const noexcept { return value_; }
@@ -269,8 +296,8 @@ template <class F, class... U>
 TaskPtr make_call_task(Key key, bool cheap, F&& fn, U&&... args) {
   using Fn = std::decay_t<F>;
   using T = CallTask<Fn, std::decay_t<U>...>;
-  DepCollector deps;
-  deps.deps.reserve(sizeof...(U));  // exact unless an argument is a container of Delayed
+  DepCollector<typename T::Deps> deps;
+  if constexpr (T::kStaticDeps == kDynamicDeps) deps.deps.reserve(sizeof...(U));
   typename T::StoredArgs stored{ArgTraits<std::decay_t<U>>::store(std::forward<U>(args), deps)...};
   return std::make_shared<T>(std::move(key), std::move(deps.deps), cheap, std::forward<F>(fn),
                              std::move(stored));

@@ -87,6 +87,10 @@ const InternedName* intern(std::string_view text) {
   table.names.emplace(std::string_view(raw->text), std::move(name));
   return raw;
 }
+const InternedName* empty_name() noexcept {
+  static const InternedName* const empty = intern("");
+  return empty;
+}
 }  // namespace detail
 
 Key::Key(std::string_view text) {
