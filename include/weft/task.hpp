@@ -121,24 +121,28 @@ struct DepSlot {
 };
 
 template <class T>
-struct ArgTraits<Delayed<T>> {
-  using Stored = DepSlot<T>;
-  static constexpr bool has_deps = true;
-  static constexpr std::size_t static_deps = 1;
-  template <class C>
-  static Stored store(const Delayed<T>& d, C& c) { return {c.add(d.ref())}; }
-  static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
-};
-
+TaskRef dependency_ref(const Delayed<T>& d) {
+  return d.ref();
+}
 template <class T>
-struct ArgTraits<Ref<T>> {
+TaskRef dependency_ref(const Ref<T>& r) {
+  return TaskRef{r.key, nullptr};
+}
+
+/// Delayed<T> and ref<T>(key) arguments: a dependency, read back as const T&.
+template <class T>
+struct DependencyArgTraits {
   using Stored = DepSlot<T>;
   static constexpr bool has_deps = true;
   static constexpr std::size_t static_deps = 1;
-  template <class C>
-  static Stored store(const Ref<T>& r, C& c) { return {c.add(TaskRef{r.key, nullptr})}; }
+  template <class A, class C>
+  static Stored store(const A& a, C& c) { return {c.add(dependency_ref(a))}; }
   static const T& load(const Stored& s, Inputs in) { return in[s.index]->template get<T>(); }
 };
+template <class T>
+struct ArgTraits<Delayed<T>> : DependencyArgTraits<T> {};
+template <class T>
+struct ArgTraits<Ref<T>> : DependencyArgTraits<T> {};
 
 template <class E>
 struct ArgTraits<std::vector<E>> {
