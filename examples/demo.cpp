@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "demo: --chunks and --chunk-size must be positive\n");
     return 2;
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep our lines in order with the progress bar's
   try {
     std::printf("weft %s demo: statistics of %llu x %zu samples (%.1f MB generated in the graph)\n",
                 WEFT_VERSION, static_cast<unsigned long long>(chunks), chunk_size,
@@ -150,9 +151,9 @@ int main(int argc, char** argv) {
       profiler.write_chrome_trace(out + "/demo-trace.json");
     }
     std::printf("%zu tasks in the graph, %zu run after fusion, %u threads, at most %zu results "
-                "(%.1f MB) in memory at once\n",
+                "(%.1f kB) in memory at once\n",
                 run.tasks_in_graph, run.tasks_run, run.threads, run.peak_results,
-                static_cast<double>(run.peak_bytes) / 1e6);
+                static_cast<double>(run.peak_bytes) / 1e3);
     statistics(4, 8).to_dot(out + "/demo-graph.dot");
     std::printf("wrote %s/demo-trace.json and %s/demo-graph.dot\n", out.c_str(), out.c_str());
 

@@ -306,7 +306,7 @@ TEST_CASE("config set scopes nest and restore", "[config]") {
   });
   CHECK(e.id() == "config.bad-value");
   CHECK(cfg::get<std::string>("scheduler") == "threads");
-  CHECK(error_of([] { cfg::Value v(std::uint64_t{1} << 63); }).id() == "config.bad-value");
+  CHECK(error_of([] { cfg::SettingValue v(std::uint64_t{1} << 63); }).id() == "config.bad-value");
 }
 
 TEST_CASE("config unknown keys name the key, the source and a suggestion", "[config]") {

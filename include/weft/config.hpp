@@ -105,18 +105,18 @@ std::string_view defaults_yaml();
 
 /// A value given in code: text (read like a value in a YAML file, so "false"
 /// sets a bool and "2" an integer), a bool, an integer or a double.
-class Value {
+class SettingValue {
  public:
   using Scalar = std::variant<bool, std::int64_t, double, std::string>;
 
-  Value(const char* text) : scalar_(std::string(text)) {}       // NOLINT: implicit by design
-  Value(std::string_view text) : scalar_(std::string(text)) {}  // NOLINT
-  Value(std::string text) : scalar_(std::move(text)) {}         // NOLINT
-  Value(bool b) : scalar_(b) {}                                 // NOLINT
-  Value(double d) : scalar_(d) {}                               // NOLINT
+  SettingValue(const char* text) : scalar_(std::string(text)) {}       // NOLINT: implicit by design
+  SettingValue(std::string_view text) : scalar_(std::string(text)) {}  // NOLINT
+  SettingValue(std::string text) : scalar_(std::move(text)) {}         // NOLINT
+  SettingValue(bool b) : scalar_(b) {}                                 // NOLINT
+  SettingValue(double d) : scalar_(d) {}                               // NOLINT
   /// Any integer type; throws ConfigError "bad-value" above INT64_MAX.
   template <std::integral I>
-  requires(!std::same_as<I, bool>) Value(I i) : scalar_(checked_int(i)) {}  // NOLINT
+  requires(!std::same_as<I, bool>) SettingValue(I i) : scalar_(checked_int(i)) {}  // NOLINT
 
   const Scalar& scalar() const noexcept { return scalar_; }
 
@@ -144,8 +144,8 @@ class Value {
 /// values, so scopes that end out of order still restore correctly.
 class set {
  public:
-  set(std::initializer_list<std::pair<std::string_view, Value>> items);
-  set(std::string_view key, Value value);
+  set(std::initializer_list<std::pair<std::string_view, SettingValue>> items);
+  set(std::string_view key, SettingValue value);
   ~set();
   set(const set&) = delete;
   set& operator=(const set&) = delete;

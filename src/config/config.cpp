@@ -292,12 +292,12 @@ std::string dump_yaml() {
 
 std::string_view defaults_yaml() { return detail::built_in_defaults; }
 
-void Value::throw_too_large(std::uint64_t i) {
+void SettingValue::throw_too_large(std::uint64_t i) {
   throw ConfigError("bad-value",
                     "integer " + std::to_string(i) + " is larger than 2^63 - 1, the largest config integer");
 }
 
-set::set(std::initializer_list<std::pair<std::string_view, Value>> items) {
+set::set(std::initializer_list<std::pair<std::string_view, SettingValue>> items) {
   Layer layer;
   for (const auto& [key, value] : items) {
     const std::string name = schema().known_key(key, set_source);
@@ -310,7 +310,7 @@ set::set(std::initializer_list<std::pair<std::string_view, Value>> items) {
   st.merge();
 }
 
-set::set(std::string_view key, Value value) : set({{key, std::move(value)}}) {}
+set::set(std::string_view key, SettingValue value) : set({{key, std::move(value)}}) {}
 
 set::~set() {
   State& st = state();

@@ -262,7 +262,7 @@ Entry Schema::from_text(const std::string& key, std::string_view text, const std
   return from_scalar(key, written, written, source);
 }
 
-Entry Schema::from_value(const std::string& key, const Value& value, const std::string& source) const {
+Entry Schema::from_value(const std::string& key, const SettingValue& value, const std::string& source) const {
   return std::visit(
       [&](const auto& v) -> Entry {
         using V = std::decay_t<decltype(v)>;

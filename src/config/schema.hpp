@@ -66,7 +66,7 @@ class Schema {
   /// read as a YAML scalar, so quotes make a string and "false" a bool.
   Entry from_text(const std::string& key, std::string_view text, const std::string& source) const;
   /// The same for a value given in code.
-  Entry from_value(const std::string& key, const Value& value, const std::string& source) const;
+  Entry from_value(const std::string& key, const SettingValue& value, const std::string& source) const;
 
   /// Every key and value of a YAML document (a mapping, or empty), checked.
   Layer from_document(const YAML::Node& root, const std::string& source) const;
