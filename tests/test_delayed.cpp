@@ -207,11 +207,13 @@ TEST_CASE("scheduler choice: per call, scoped config, default", "[delayed][sched
     try {
       x.compute();
       FAIL("an unknown scheduler must be an error");
-    } catch (const weft::ValueError& e) {
-      CHECK(e.id() == "value.unknown-scheduler");
-      CHECK_THAT(e.what(), Catch::Matchers::Contains("processes"));
+    } catch (const weft::ConfigError& e) {
+      CHECK(e.id() == "config.bad-value");
+      CHECK_THAT(e.what(), Catch::Matchers::Contains("'processes'"));
+      CHECK_THAT(e.what(), Catch::Matchers::Contains("weft::config::set"));
     }
   }
+  CHECK_THROWS_AS(weft::parse_scheduler("processes"), weft::ValueError);
 }
 
 TEST_CASE("sync runs every task on the calling thread", "[delayed][scheduler]") {

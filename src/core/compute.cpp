@@ -39,7 +39,12 @@ struct ComputeDefaults {
 
 ComputeDefaults read_defaults() {
   ComputeDefaults d;
-  d.scheduler = parse_scheduler(config::get<std::string>("scheduler"));
+  try {
+    d.scheduler = parse_scheduler(config::get<std::string>("scheduler"));
+  } catch (const ValueError& e) {
+    // A bad value in a file or the environment: say where it came from.
+    throw ConfigError("bad-value", "scheduler: " + e.text() + " (from " + config::source_of("scheduler") + ")");
+  }
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (std::optional<std::int64_t> n = config::get_optional<std::int64_t>("num-workers"); !n) {
     d.num_workers = cores;
