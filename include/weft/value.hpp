@@ -9,6 +9,9 @@
 // nbytes() is weft's equivalent of dask.sizeof: what the result costs in
 // memory, used by memory accounting and (later) spilling. Specialise
 // weft::SizeOf<T> or give T a member `std::size_t nbytes() const` to refine it.
+//
+// Each ValueType also carries T's encoder and decoder (weft/serialize.hpp),
+// for sending results between ranks.
 #pragma once
 
 #include <cstddef>
@@ -17,11 +20,14 @@
 #include <new>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <variant>
+
+#include "weft/serialize.hpp"
 
 namespace weft {
 
@@ -63,6 +69,11 @@ struct ValueType {
   void (*copy)(void* dst, const void* src);       // nullptr when the type is not copyable
   void* (*heap_copy)(const void* src);            // nullptr when the type is not copyable
   std::size_t (*nbytes)(const void* object);
+  detail::TypeId type_id;                          // same on every rank (see serialize.hpp)
+  void (*encode)(const Value& v, Encoded& out);    // nullptr when the type is not serialisable
+  Value (*decode)(std::span<const std::byte> payload, EncodedBuffers buffers);  // likewise
+
+  bool serializable() const noexcept { return encode != nullptr; }
 };
 
 /// The result of a task with no value (a function returning void).
@@ -152,6 +163,8 @@ class Value {
 namespace detail {
 template <class T>
 const ValueType& value_type_of() {
+  // Naming the registration instantiates it: T is registered before main().
+  static_cast<void>(TypeRegistration<T>::done);
   static const ValueType vt = [] {
     ValueType t{};
     t.type = &typeid(T);
@@ -171,6 +184,16 @@ const ValueType& value_type_of() {
       t.heap_copy = [](const void* src) -> void* { return new T(*static_cast<const T*>(src)); };
     }
     t.nbytes = [](const void* p) { return SizeOf<T>::apply(*static_cast<const T*>(p)); };
+    t.type_id = stable_type_id(typeid(T));
+    if constexpr (is_serializable_v<T>) {
+      t.encode = [](const Value& v, Encoded& out) { Codec<T>::encode(v.get<T>(), out); };
+      t.decode = [](std::span<const std::byte> payload, EncodedBuffers buffers) {
+        EncodingReader in(payload, buffers, typeid(T));
+        Value v = Value::make<T>(Codec<T>::decode(in));
+        in.finish();
+        return v;
+      };
+    }
     return t;
   }();
   return vt;
