@@ -215,8 +215,8 @@ TEST_CASE("serialize: malformed headers and buffers are ValueErrors", "[serializ
     check_bad_encoding(e.header, {}, "1 bytes too many");
   }
   SECTION("a vector whose buffer has the wrong size, or is missing") {
-    std::vector<double> data{1.0, 2.0, 3.0};
-    weft::Encoded e = weft::encode(Value::of(data));
+    const Value held = Value::of(std::vector<double>{1.0, 2.0, 3.0});  // buffers point into it
+    weft::Encoded e = weft::encode(held);
     const std::span<const std::byte> short_buffer[] = {e.buffers[0].first(16)};
     check_bad_encoding(e.header, short_buffer, "holds 16 bytes where the header says 24");
     check_bad_encoding(e.header, {}, "buffer 1 is missing");
@@ -230,8 +230,8 @@ TEST_CASE("serialize: malformed headers and buffers are ValueErrors", "[serializ
     check_bad_encoding(header, {}, "does not fit in memory");
   }
   SECTION("a string buffer that is a byte short") {
-    const std::string s = "hello";
-    weft::Encoded e = weft::encode(Value::of(s));
+    const Value held = Value::of(std::string("hello"));  // buffers point into it
+    weft::Encoded e = weft::encode(held);
     const std::span<const std::byte> buffers[] = {e.buffers[0].first(4)};
     check_bad_encoding(e.header, buffers, "holds 4 bytes where the header says 5");
   }
