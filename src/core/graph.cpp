@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <sstream>
-#include <unordered_set>
 
 #include "atomic_file.hpp"
+#include "exec_plan.hpp"
 #include "weft/error.hpp"
 
 namespace weft {
@@ -62,41 +62,12 @@ std::unordered_map<Key, std::vector<Key>> Graph::dependents() const {
 }
 
 void Graph::validate() const {
-  for (const Key& k : order_)
-    for (const TaskRef& dep : tasks_.at(k)->dependencies())
-      if (!contains(dep.key))
-        throw GraphError("missing-dependency", "task '" + k.str() + "' depends on '" +
-                                                   dep.key.str() + "', which is not in the graph");
-  // Iterative depth-first search; a key met again while on the stack closes a cycle.
-  enum class Mark : unsigned char { unseen, on_stack, done };
-  std::unordered_map<Key, Mark> mark;
-  for (const Key& start : order_) {
-    if (mark[start] != Mark::unseen) continue;
-    std::vector<std::pair<const Key*, std::size_t>> stack{{&start, 0}};
-    mark[start] = Mark::on_stack;
-    while (!stack.empty()) {
-      auto& [key, next] = stack.back();
-      auto deps = tasks_.at(*key)->dependencies();
-      if (next == deps.size()) {
-        mark[*key] = Mark::done;
-        stack.pop_back();
-        continue;
-      }
-      const Key& dep = deps[next++].key;
-      Mark& m = mark[dep];
-      if (m == Mark::on_stack) {
-        std::string path;
-        auto from = std::find_if(stack.begin(), stack.end(),
-                                 [&](const auto& frame) { return *frame.first == dep; });
-        for (auto it = from; it != stack.end(); ++it) path += it->first->str() + " -> ";
-        throw GraphError("cycle", "the graph has a cycle: " + path + dep.str());
-      }
-      if (m == Mark::unseen) {
-        m = Mark::on_stack;
-        stack.emplace_back(&dep, 0);
-      }
-    }
-  }
+  // Planning every key finds what a computation would: the same walk, the
+  // same errors (missing dependency, cycle), over the whole graph.
+  std::vector<TaskRef> all;
+  all.reserve(order_.size());
+  for (const Key& k : order_) all.push_back(TaskRef{k, tasks_.at(k)});
+  detail::build_plan(all, this, detail::PlanOptions{.fuse = false, .inline_cheap = false});
 }
 
 Graph Graph::cull(const std::vector<Key>& keys) const {
