@@ -16,7 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "options.hpp"
 #include "weft/weft.hpp"
+
+namespace weft_bench {
+void scheduler_sim(Options& opts);  // bench/scheduler_sim.cpp
+}
 
 namespace {
 
@@ -25,37 +30,7 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// --name value pairs after the benchmark's name.
-class Options {
- public:
-  Options(int argc, char** argv) {
-    for (int i = 2; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a.rfind("--", 0) != 0 || i + 1 >= argc)
-        throw weft::ValueError("bad-option", "expected --name value, got '" + a + "'");
-      values_[a.substr(2)] = argv[++i];
-    }
-  }
-  std::string get(const std::string& name, const std::string& fallback) {
-    auto it = values_.find(name);
-    std::string v = it == values_.end() ? fallback : it->second;
-    used_.push_back(name);
-    return v;
-  }
-  long get_int(const std::string& name, long fallback) {
-    return std::stol(get(name, std::to_string(fallback)));
-  }
-  // Options nobody asked for are typos: say so rather than ignore them.
-  void check_all_used() const {
-    for (const auto& [name, value] : values_)
-      if (std::find(used_.begin(), used_.end(), name) == used_.end())
-        throw weft::ValueError("bad-option", "unknown option --" + name);
-  }
-
- private:
-  std::map<std::string, std::string> values_;
-  std::vector<std::string> used_;
-};
+using weft_bench::Options;
 
 long inc(long x) { return x + 1; }
 long add(long a, long b) { return a + b; }
@@ -63,7 +38,8 @@ std::vector<long> to_list(std::vector<long> xs) { return xs; }
 
 weft::ComputeOptions compute_options(Options& opts) {
   weft::ComputeOptions o;
-  o.scheduler = weft::parse_scheduler(opts.get("scheduler", "threads"));
+  // Under mpirun (weft::main with worker ranks) the default is the cluster.
+  o.scheduler = weft::parse_scheduler(opts.get("scheduler", weft::nranks() > 1 ? "distributed" : "threads"));
   long threads = opts.get_int("threads", 0);
   if (threads > 0) o.num_workers = static_cast<unsigned>(threads);
   return o;
@@ -91,6 +67,7 @@ void run_task_bench(const char* name, Options& opts, std::size_t ntasks, Build b
   nlohmann::json j = {{"bench", name},
                       {"scheduler", std::string(weft::to_string(*co.scheduler))},
                       {"threads", stats.threads},
+                      {"ranks", weft::nranks()},
                       {"tasks", ntasks},
                       {"seconds", best_run},
                       {"build_seconds", best_build},
@@ -144,6 +121,7 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
   static const std::map<std::string, std::function<void(Options&)>> all = {
       {"tasks-tree", tasks_tree},
       {"tasks-map", tasks_map},
+      {"scheduler-sim", weft_bench::scheduler_sim},
   };
   return all;
 }
@@ -162,12 +140,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft-bench: unknown benchmark '%s' (try --list)\n", argv[1]);
     return 2;
   }
-  try {
-    Options opts(argc, argv);
-    it->second(opts);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft-bench: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  // Rank 0 runs the benchmark; under mpirun the other ranks are its workers.
+  return weft::main(argc, argv, [&](weft::Client&) {
+    try {
+      Options opts(argc, argv);
+      it->second(opts);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft-bench: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  });
 }

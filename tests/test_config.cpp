@@ -341,7 +341,10 @@ TEST_CASE("config unknown keys name the key, the source and a suggestion", "[con
   CHECK(e.text() ==
         "unknown key 'fuse.active' in weft::config::set (did you mean 'optimization.fuse.active'?)");
   e = error_of([] { cfg::set_cli("nthreads", "4", "--nthreads"); });
-  CHECK(e.text() == "unknown key 'nthreads' in command-line flag --nthreads");
+  CHECK(e.text() ==
+        "unknown key 'nthreads' in command-line flag --nthreads (did you mean 'distributed.worker.nthreads'?)");
+  e = error_of([] { cfg::set_cli("no-such-flag", "4", "--no-such-flag"); });
+  CHECK(e.text() == "unknown key 'no-such-flag' in command-line flag --no-such-flag");
   e = error_of([] { cfg::get<int>("no-such-key"); });
   CHECK(e.id() == "config.unknown-key");
   CHECK(e.text() == "unknown key 'no-such-key'");

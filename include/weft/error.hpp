@@ -73,4 +73,25 @@ class IoError : public Error {
   IoError(std::string_view id, const std::string& text) : Error("io", id, text) {}
 };
 
+/// The distributed runtime: MPI start-up, a terminated job, a cancelled or
+/// lost future, a message that makes no sense.
+class RuntimeError : public Error {
+ public:
+  RuntimeError(std::string_view id, const std::string& text) : Error("runtime", id, text) {}
+};
+
+/// The original exception of a task that failed on another rank, which only
+/// travelled as text: TaskError::rethrow_original() throws this.
+class RemoteError : public Error {
+ public:
+  /// `type` is the demangled type of the exception the task threw.
+  RemoteError(std::string type, const std::string& message, int rank);
+  const std::string& type() const noexcept { return type_; }
+  int rank() const noexcept { return rank_; }
+
+ private:
+  std::string type_;
+  int rank_;
+};
+
 }  // namespace weft

@@ -14,6 +14,7 @@ namespace weft {
 enum class SchedulerKind : std::uint8_t {
   sync,     ///< one thread, tasks in order: for debugging (Dask's "synchronous")
   threads,  ///< a work-stealing pool of threads (Dask's "threads")
+  distributed,  ///< the worker ranks of weft::main (Dask's distributed Client)
 };
 
 /// A tag to pass to compute(): weft::scheduler::sync, weft::scheduler::threads.
@@ -24,12 +25,13 @@ struct SchedulerChoice {
 namespace scheduler {
 inline constexpr SchedulerChoice sync{SchedulerKind::sync};
 inline constexpr SchedulerChoice threads{SchedulerKind::threads};
+inline constexpr SchedulerChoice distributed{SchedulerKind::distributed};
 }  // namespace scheduler
 
-/// "sync" or "threads".
+/// "sync", "threads" or "distributed".
 std::string_view to_string(SchedulerKind kind) noexcept;
 /// Accepts Dask's names too: "sync", "synchronous", "single-threaded",
-/// "threads", "threading". ValueError "unknown-scheduler" otherwise.
+/// "threads", "threading", "distributed". ValueError "unknown-scheduler" otherwise.
 SchedulerKind parse_scheduler(std::string_view name);
 
 }  // namespace weft

@@ -9,9 +9,12 @@
 //
 // Schedulers call run() with the dependencies' results, in dependencies()
 // order, and never see argument types: the typed call lives in CallTask.
+// encode() writes a task as bytes for another rank of the same binary
+// (weft/detail/task_wire.hpp has the format and detail::decode_task).
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/detail/task_wire.hpp"
 #include "weft/key.hpp"
 #include "weft/tokenize.hpp"
 #include "weft/value.hpp"
@@ -53,6 +57,11 @@ class Task {
   virtual Value run(std::span<const Value* const> inputs) const = 0;
   /// The result's C++ type, when the task knows it statically.
   virtual const std::type_info* result_type() const noexcept { return nullptr; }
+  /// Appends what this task's type needs to rebuild it on another rank (the
+  /// payload; detail::encode_task adds the type id, key and flags). The base
+  /// throws TypeError "type.not-serializable" naming the task type; so do
+  /// CallTask and ConstantTask for a function or value that cannot travel.
+  virtual void encode(std::vector<std::byte>& out) const;
 
  protected:
   Task(Key key, bool cheap) : key_(std::move(key)), cheap_(cheap) {}
@@ -259,10 +268,17 @@ class CallTask final : public Task {
   /// Where the dependencies live: inline when their number is fixed.
   using Deps = std::conditional_t<kStaticDeps == detail::kDynamicDeps, std::vector<TaskRef>,
                                   std::array<TaskRef, kStaticDeps == detail::kDynamicDeps ? 0 : kStaticDeps>>;
+  /// Whether encode() can send this task to another rank.
+  static constexpr bool kSerializable =
+      detail::FunctionWire<F>::serializable &&
+      (detail::ArgWire<typename detail::ArgTraits<A>::Stored>::serializable && ...);
 
   CallTask(Key key, Deps deps, bool cheap, F fn, StoredArgs args)
       : Task(std::move(key), cheap), deps_(std::move(deps)), fn_(std::move(fn)), args_(std::move(args)) {
     set_dependencies(deps_);
+    // Naming the registration registers the decoder before main() in every
+    // binary that makes this task type.
+    if constexpr (kSerializable) static_cast<void>(detail::TaskRegistration<CallTask>::done);
   }
 
   Value run(std::span<const Value* const> inputs) const override {
@@ -276,8 +292,32 @@ class CallTask final : public Task {
     if constexpr (std::is_void_v<Result>) return &typeid(None);
     else return &typeid(std::remove_cvref_t<Result>);
   }
+  void encode(std::vector<std::byte>& out) const override {
+    if constexpr (!kSerializable) {
+      detail::refuse_first<detail::FunctionWire<F>,
+                           detail::ArgWire<typename detail::ArgTraits<A>::Stored>...>(*this);
+    } else {
+      detail::FunctionWire<F>::encode(out, fn_);
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (detail::ArgWire<typename detail::ArgTraits<A>::Stored>::encode(out, std::get<I>(args_)), ...);
+      }(std::index_sequence_for<A...>{});
+    }
+  }
 
  private:
+  friend struct detail::TaskRegistration<CallTask>;
+  static TaskPtr decode_payload(detail::TaskHeader&& header, detail::EncodingReader& payload) {
+    detail::TaskReader in{payload, header.dependencies};
+    F fn = detail::FunctionWire<F>::decode(in);
+    // A braced list evaluates its elements in order.
+    StoredArgs args{detail::ArgWire<typename detail::ArgTraits<A>::Stored>::decode(in)...};
+    in.check_slots();
+    Deps deps{};
+    if constexpr (kStaticDeps == detail::kDynamicDeps) deps.resize(header.dependencies);
+    return std::make_shared<CallTask>(std::move(header.key), std::move(deps), header.cheap,
+                                      std::move(fn), std::move(args));
+  }
+
   Deps deps_;
   F fn_;
   StoredArgs args_;
@@ -289,6 +329,8 @@ class ConstantTask final : public Task {
   ConstantTask(Key key, Value value) : Task(std::move(key), false), value_(std::move(value)) {}
   Value run(std::span<const Value* const>) const override { return value_.clone(); }
   const std::type_info* result_type() const noexcept override { return value_.type()->type; }
+  /// The value through weft::encode, its buffers copied in.
+  void encode(std::vector<std::byte>& out) const override;
   const Value& value() const noexcept { return value_; }
 
  private:

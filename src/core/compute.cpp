@@ -1,6 +1,7 @@
 // execute(): graph -> plan -> scheduler -> results, for every collection.
 #include <thread>
 
+#include "../dist/client_impl.hpp"
 #include "../local/schedulers.hpp"
 #include "exec_plan.hpp"
 #include "run_state.hpp"
@@ -14,6 +15,7 @@ std::string_view to_string(SchedulerKind kind) noexcept {
   switch (kind) {
     case SchedulerKind::sync: return "sync";
     case SchedulerKind::threads: return "threads";
+    case SchedulerKind::distributed: return "distributed";
   }
   return "unknown";
 }
@@ -21,9 +23,10 @@ std::string_view to_string(SchedulerKind kind) noexcept {
 SchedulerKind parse_scheduler(std::string_view name) {
   if (name == "sync" || name == "synchronous" || name == "single-threaded") return SchedulerKind::sync;
   if (name == "threads" || name == "threading") return SchedulerKind::threads;
+  if (name == "distributed") return SchedulerKind::distributed;
   throw ValueError("unknown-scheduler",
                    "unknown scheduler '" + std::string(name) +
-                       "': expected sync (synchronous, single-threaded) or threads (threading)");
+                       "': expected sync (synchronous, single-threaded), threads (threading) or distributed");
 }
 
 namespace detail {
@@ -33,6 +36,7 @@ namespace {
 // The configuration a computation needs, re-read only when the config changed.
 struct ComputeDefaults {
   SchedulerKind scheduler;
+  bool scheduler_is_default;  // nobody set "scheduler": the built-in value
   unsigned num_workers;
   PlanOptions plan;
 };
@@ -45,6 +49,7 @@ ComputeDefaults read_defaults() {
     // A bad value in a file or the environment: say where it came from.
     throw ConfigError("bad-value", "scheduler: " + e.text() + " (from " + config::source_of("scheduler") + ")");
   }
+  d.scheduler_is_default = config::source_of("scheduler") == "defaults";
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (std::optional<std::int64_t> n = config::get_optional<std::int64_t>("num-workers"); !n) {
     d.num_workers = cores;
@@ -76,20 +81,33 @@ ComputeDefaults defaults() {
 
 }  // namespace
 
+PlanOptions configured_plan_options() { return defaults().plan; }
+
 std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
                            const ComputeOptions& options) {
   ComputeDefaults d = defaults();
+  ClientImpl* cluster = distributed_client();
   SchedulerKind kind = options.scheduler.value_or(d.scheduler);
+  // Inside weft::main on several ranks the cluster is the default, as a
+  // Dask Client is once made; a scheduler the user chose still wins.
+  if (!options.scheduler && cluster && d.scheduler_is_default) kind = SchedulerKind::distributed;
+  // Without worker ranks (no launcher, one rank) "distributed" is the
+  // embedded default: the threads scheduler.
+  if (kind == SchedulerKind::distributed && !cluster) kind = SchedulerKind::threads;
   unsigned nthreads = options.num_workers.value_or(d.num_workers);
   if (nthreads == 0) throw ValueError("bad-num-workers", "num_workers must be at least 1");
   if (on_pool_thread()) kind = SchedulerKind::sync;  // nested inside a task
   if (kind == SchedulerKind::sync) nthreads = 1;
+  if (kind == SchedulerKind::distributed) nthreads = static_cast<unsigned>(cluster->workers());
   PlanOptions plan_options = d.plan;
   if (options.optimize_graph.has_value() && !*options.optimize_graph) {
     plan_options.fuse = false;
     plan_options.inline_cheap = false;
   }
 
+  // Futures of the running client are results a graph may depend on.
+  std::vector<TaskPtr> futures;
+  if (ClientImpl* client = active_client()) plan_options.resolve_external = client->resolver(futures);
   ExecPlan plan = build_plan(roots, graph, plan_options);
 
   std::vector<CallbackPtr> callbacks = registered_callbacks();
@@ -97,6 +115,19 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
   RunState state(plan, callbacks, options.track_memory);
   ComputeStart start{plan.size(), to_string(kind), nthreads};
   for (const CallbackPtr& cb : callbacks) cb->start(start);
+  if (kind == SchedulerKind::distributed) {
+    // The workers run the units; rank 0 only sends them and gathers the roots.
+    std::vector<Value> values;
+    try {
+      values = cluster->compute_plan(plan);
+    } catch (...) {
+      for (const CallbackPtr& cb : callbacks) cb->finish(true);
+      throw;
+    }
+    for (const CallbackPtr& cb : callbacks) cb->finish(false);
+    if (options.stats) *options.stats = ComputeStats{plan.tasks_in_graph, plan.size(), 0, 0, nthreads};
+    return values;
+  }
   if (kind == SchedulerKind::sync) {
     run_sync(state);
   } else {

@@ -21,4 +21,9 @@ void TaskError::rethrow_original() const {
   throw *this;
 }
 
+RemoteError::RemoteError(std::string type, const std::string& message, int rank)
+    : Error("task", "remote", type + " on worker rank " + std::to_string(rank) + ": " + message),
+      type_(std::move(type)),
+      rank_(rank) {}
+
 }  // namespace weft

@@ -64,7 +64,10 @@ class KeyTable {
 // edge is recorded, so nothing needs a second lookup.
 class Walker {
  public:
-  Walker(const Graph* graph, std::size_t expected) : graph_(graph), table_(expected) {}
+  Walker(const Graph* graph, const ExternalResolver* resolve, std::size_t expected)
+      : graph_(graph), resolve_(resolve), table_(expected) {}
+
+  std::uint32_t slot_of(const Task& t) const { return table_.find(t.key(), t.key().hash()); }
 
   std::uint32_t visit_root(const TaskRef& root) {
     const Task* t = root.task ? root.task.get() : lookup(root.key, nullptr);
@@ -82,6 +85,8 @@ class Walker {
   std::vector<std::uint8_t> slot_cheap;
   // Per edge: the slot of the dependency, positional.
   std::vector<std::uint32_t> edges;
+  // Tasks the resolver gave (results that exist outside this graph).
+  mutable std::vector<const Task*> external;
 
   std::span<const std::uint32_t> edges_of(std::uint32_t slot) const {
     std::uint32_t end = slot + 1 < slot_edges.size() ? slot_edges[slot + 1]
@@ -93,6 +98,11 @@ class Walker {
   const Task* lookup(const Key& key, const Task* dependent) const {
     if (graph_)
       if (const TaskPtr* t = graph_->find(key)) return t->get();
+    if (resolve_ && *resolve_)
+      if (const Task* t = (*resolve_)(key)) {
+        external.push_back(t);
+        return t;
+      }
     if (dependent)
       throw GraphError("missing-dependency", "task '" + dependent->key().str() + "' depends on '" +
                                                  key.str() + "', which is not in the graph");
@@ -156,6 +166,7 @@ class Walker {
     std::uint32_t next;  // the next dependency to visit
   };
   const Graph* graph_;
+  const ExternalResolver* resolve_;
   KeyTable table_;
   std::vector<Frame> stack_;
 };
@@ -214,7 +225,7 @@ void emit_program(ExecPlan& plan, std::uint32_t u, const Program& p,
 }  // namespace
 
 ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const PlanOptions& options) {
-  Walker walker(graph, graph ? graph->size() : 1024);
+  Walker walker(graph, &options.resolve_external, graph ? graph->size() : 1024);
   std::vector<std::uint32_t> root_slots;
   root_slots.reserve(roots.size());
   for (const TaskRef& r : roots) root_slots.push_back(walker.visit_root(r));
@@ -236,6 +247,10 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
     cheap[id] = walker.slot_cheap[slot];
   }
   for (std::uint32_t s : root_slots) is_root[walker.slot_id[s]] = 1;
+  // Roots and external results (futures) stay units of their own: never
+  // fused or inlined into their dependents.
+  std::vector<std::uint8_t> pinned = is_root;
+  for (const Task* t : walker.external) pinned[walker.slot_id[walker.slot_of(*t)]] = 1;
   auto task_of = [&](std::uint32_t id) { return walker.slot_task[walker.order[id]]; };
 
   // Optimisation: programs only for nodes that fusion or inlining touches.
@@ -257,7 +272,7 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
 
   if (options.inline_cheap) {
     // Every dependent of a cheap task computes it itself (Dask's inline_functions).
-    auto inlinable = [&](std::uint32_t id) { return cheap[id] && !is_root[id] && ndependents[id] > 0; };
+    auto inlinable = [&](std::uint32_t id) { return cheap[id] && !pinned[id] && ndependents[id] > 0; };
     bool any = false;
     for (std::uint32_t id = 0; id < n && !any; ++id) any = inlinable(id);
     if (any) {
@@ -307,7 +322,7 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
         if (ins.size() != 1) continue;
         a = ins[0];
       }
-      if (edges_out[a] != 1 || is_root[a] || height[a] >= options.fuse_max_height) continue;
+      if (edges_out[a] != 1 || pinned[a] || height[a] >= options.fuse_max_height) continue;
       Program inner = program(a);
       program(id).substitute(a, inner);
       absorbed[a] = 1;
@@ -361,8 +376,6 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
   return plan;
 }
 
-namespace {
-// Runs one task; any exception becomes a TaskError naming the task's key.
 Value run_task(const Task& task, std::span<const Value* const> args) {
   try {
     return task.run(args);
@@ -375,7 +388,6 @@ Value run_task(const Task& task, std::span<const Value* const> args) {
                     std::current_exception());
   }
 }
-}  // namespace
 
 Value run_unit(const ExecPlan& plan, std::uint32_t u, const std::vector<Value>& values) {
   auto inputs = plan.inputs_of(u);

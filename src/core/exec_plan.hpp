@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -33,10 +34,16 @@ struct Step {
   std::uint32_t nargs;
 };
 
+/// Finds a task by key when the graph does not have it: results that exist
+/// outside the graph (futures). Returns nullptr for an unknown key.
+using ExternalResolver = std::function<const Task*(const Key&)>;
+
 struct PlanOptions {
   bool fuse = true;
   std::uint32_t fuse_max_height = 1000000;  ///< longest chain fused into one unit
   bool inline_cheap = true;
+  /// Tasks it returns are units of their own, never fused or inlined.
+  ExternalResolver resolve_external;
 };
 
 struct ExecPlan {
@@ -68,9 +75,15 @@ struct ExecPlan {
   }
 };
 
+/// Fusion and inlining as the configuration says (optimization.*).
+PlanOptions configured_plan_options();
+
 /// Throws GraphError "missing-dependency" (a ref(key) the graph lacks) or
 /// "cycle".
 ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const PlanOptions& options);
+
+/// Runs one task; any exception becomes a TaskError naming the task's key.
+Value run_task(const Task& task, std::span<const Value* const> args);
 
 /// Runs unit `u` given the results of all units (its inputs must be set).
 Value run_unit(const ExecPlan& plan, std::uint32_t u, const std::vector<Value>& values);

@@ -1,6 +1,7 @@
 // Identities of functions for task keys: names and tokens that do not
 // depend on load addresses, so keys are the same in every run and on every
-// rank of the same binary.
+// rank of the same binary. Also function pointers as (object, offset), for
+// sending tasks to other ranks (weft/detail/task_wire.hpp).
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -10,15 +11,20 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "weft/delayed.hpp"
 #include "weft/detail/demangle.hpp"
+#include "weft/error.hpp"
 
 namespace weft::detail {
 
@@ -148,6 +154,94 @@ FunctionIdentity resolve(const void* fn) {
   return {intern("func"), hash_text("address", {}, reinterpret_cast<std::uintptr_t>(fn))};
 }
 
+// A loaded object (the main program or a shared library) as function
+// pointers travel: by an id that is the same in every process of the binary.
+struct LoadedObject {
+  std::uint64_t id;
+  std::uintptr_t base;  ///< load bias: function offsets are relative to it
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> code;  ///< executable segments [begin, end)
+  std::string name;
+  bool ambiguous = false;  ///< another loaded object has the same file name, so the same id
+
+  bool contains(std::uintptr_t address) const noexcept {
+    for (auto [begin, end] : code)
+      if (address >= begin && address < end) return true;
+    return false;
+  }
+};
+using ObjectTable = std::vector<LoadedObject>;
+
+// The main program's id, whatever its file is called on each rank.
+constexpr std::uint64_t kMainProgram = 0;
+
+ObjectTable read_loaded_objects() {
+  ObjectTable table;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto& objects = *static_cast<ObjectTable*>(data);
+        // The main program comes first, with an empty name.
+        const bool main_program = objects.empty();
+        std::string_view path = info->dlpi_name ? info->dlpi_name : "";
+        if (!main_program && path.empty()) return 0;  // the vDSO: no task functions there
+        const std::size_t slash = path.rfind('/');
+        std::string_view file = slash == std::string_view::npos ? path : path.substr(slash + 1);
+        LoadedObject object{main_program ? kMainProgram : XXH3_64bits(file.data(), file.size()),
+                            info->dlpi_addr, {},
+                            main_program ? std::string("the main program") : std::string(file)};
+        for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X))
+            object.code.emplace_back(info->dlpi_addr + ph.p_vaddr,
+                                     info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+        objects.push_back(std::move(object));
+        return 0;
+      },
+      &table);
+  for (LoadedObject& a : table)
+    for (const LoadedObject& b : table)
+      if (&a != &b && a.id == b.id) a.ambiguous = true;
+  return table;
+}
+
+struct ObjectTables {
+  std::mutex mutex;
+  std::atomic<const ObjectTable*> current{nullptr};
+  /// Every table read: a thread may still be reading an older one.
+  std::vector<std::unique_ptr<const ObjectTable>> kept;
+};
+
+// The loaded objects, read once, and again when a lookup in `stale` missed
+// (a library loaded since).
+const ObjectTable& loaded_objects(const ObjectTable* stale = nullptr) {
+  static auto* tables = new ObjectTables;  // outlives static destructors
+  const ObjectTable* table = tables->current.load(std::memory_order_acquire);
+  if (table && table != stale) return *table;
+  std::lock_guard lock(tables->mutex);
+  table = tables->current.load(std::memory_order_relaxed);
+  if (table && table != stale) return *table;
+  tables->kept.push_back(std::make_unique<const ObjectTable>(read_loaded_objects()));
+  table = tables->kept.back().get();
+  tables->current.store(table, std::memory_order_release);
+  return *table;
+}
+
+template <class Match>
+const LoadedObject* find_object(Match match) {
+  const ObjectTable& table = loaded_objects();
+  for (const LoadedObject& object : table)
+    if (match(object)) return &object;
+  for (const LoadedObject& object : loaded_objects(&table))
+    if (match(object)) return &object;
+  return nullptr;
+}
+
+std::string hex(std::uint64_t v) {
+  char text[19];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
 struct IdentityCache {
   std::shared_mutex mutex;
   std::unordered_map<const void*, std::unique_ptr<FunctionIdentity>> by_address;
@@ -177,6 +271,51 @@ const FunctionIdentity& function_identity(const void* fn) {
   last_fn = fn;
   last_identity = found;
   return *found;
+}
+
+FunctionLocation function_location(const void* fn) {
+  const auto address = reinterpret_cast<std::uintptr_t>(fn);
+  // The tasks of a graph mostly call functions of one object.
+  thread_local const LoadedObject* last = nullptr;
+  if (!last || !last->contains(address)) {
+    const LoadedObject* found =
+        find_object([&](const LoadedObject& o) { return o.contains(address); });
+    if (!found)
+      throw TypeError("not-serializable",
+                      "cannot send the function at " + hex(address) +
+                          " to another rank: it is in no loaded object file (generated code?), "
+                          "so another process cannot find it");
+    last = found;
+  }
+  if (last->ambiguous)
+    throw TypeError("not-serializable",
+                    "cannot send the function at " + hex(address) + " to another rank: it is in " +
+                        last->name + ", and another loaded object has that file name, so the "
+                        "receiver could not tell which was meant");
+  return {last->id, address - last->base};
+}
+
+const void* function_at(const FunctionLocation& where) {
+  thread_local const LoadedObject* last = nullptr;
+  if (!last || last->id != where.object) {
+    const LoadedObject* found =
+        find_object([&](const LoadedObject& o) { return o.id == where.object; });
+    if (!found)
+      throw TypeError("unknown-function",
+                      "cannot find a function of the loaded object with id " + hex(where.object) +
+                          ": no object loaded in this process has that id (a library the sender "
+                          "loaded and this rank did not?)");
+    last = found;
+  }
+  if (last->ambiguous)
+    throw TypeError("id-collision", "cannot find a function of " + last->name +
+                                        ": another loaded object has that file name, so this "
+                                        "rank cannot tell which was meant");
+  const std::uintptr_t address = last->base + where.offset;
+  if (!last->contains(address))
+    throw ValueError("bad-encoding", "cannot decode a function at offset " + hex(where.offset) +
+                                         " of " + last->name + ": that is outside its code");
+  return reinterpret_cast<const void*>(address);
 }
 
 FunctionIdentity class_identity(const std::type_info& type) {

@@ -67,7 +67,10 @@ void Graph::validate() const {
   std::vector<TaskRef> all;
   all.reserve(order_.size());
   for (const Key& k : order_) all.push_back(TaskRef{k, tasks_.at(k)});
-  detail::build_plan(all, this, detail::PlanOptions{.fuse = false, .inline_cheap = false});
+  detail::PlanOptions plain;
+  plain.fuse = false;
+  plain.inline_cheap = false;
+  detail::build_plan(all, this, plain);
 }
 
 Graph Graph::cull(const std::vector<Key>& keys) const {

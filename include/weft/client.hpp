@@ -1,0 +1,185 @@
+// weft/client.hpp - the Client: rank 0's handle on the cluster (Dask's
+// distributed.Client), given to the function weft::main runs.
+//
+// Inside weft::main on several ranks, tasks run on the worker ranks and
+// results stay there until gathered. Started alone (no launcher, or one
+// rank) the same calls run on a local pool of threads: the program does not
+// change between a laptop and a batch job.
+//
+//   auto f = client.submit(load, 7);                   // Future<double>
+//   auto g = client.submit(combine, std::vector{f, f}); // futures as arguments
+//   double r = g.result();
+//   auto fs = client.map(load, std::vector{1, 2, 3});
+//   std::vector<double> all = client.gather(fs);
+//   auto d = client.scatter(big_vector);                // data to a worker once
+//   auto total = client.compute(delayed_value);         // Future of a graph's result
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "weft/compute.hpp"
+#include "weft/delayed.hpp"
+#include "weft/future.hpp"
+
+namespace weft {
+
+/// Options of submit() and map() (Dask's keyword arguments of the same names).
+struct SubmitOptions {
+  /// Same function and arguments give the same key, and so the same future.
+  bool pure = true;
+  /// Higher runs first when workers are busy.
+  std::int32_t priority = 0;
+  /// Run only on this worker rank (Dask's workers=); nullopt: anywhere.
+  std::optional<int> worker = std::nullopt;
+  /// Key prefix instead of the function's name.
+  std::string_view name = {};
+};
+
+/// Options of scatter().
+struct ScatterOptions {
+  /// Put a copy on every worker (Dask's broadcast=True).
+  bool broadcast = false;
+  /// Put it on this worker rank; nullopt: the least loaded.
+  std::optional<int> worker = std::nullopt;
+};
+
+namespace detail {
+/// Submits the tasks the roots need (already-submitted futures are reused)
+/// and returns a future state per root. Non-template part of Client.
+std::vector<FutureStatePtr> submit_graph(ClientImpl& impl, std::span<const TaskRef> roots,
+                                         const SubmitOptions& options);
+/// Puts values on workers as futures.
+std::vector<FutureStatePtr> scatter_values(ClientImpl& impl, std::vector<Value> values,
+                                           const ScatterOptions& options);
+/// Waits for each state and moves the values to rank 0; throws the first error.
+std::vector<const Value*> gather_values(ClientImpl& impl, std::span<const FutureStatePtr> states);
+/// Runs `task` (no dependencies) once on every worker; results in rank order.
+std::vector<Value> run_on_workers(ClientImpl& impl, const Task& task);
+int client_workers(const ClientImpl& impl) noexcept;
+std::map<std::string, std::vector<int>> who_has(ClientImpl& impl, std::span<const FutureStatePtr> states);
+std::map<int, std::vector<std::string>> has_what(ClientImpl& impl);
+}  // namespace detail
+
+class Client {
+ public:
+  /// Made by weft::main / weft::init; tests may make one over an implementation.
+  explicit Client(detail::ClientImpl& impl) noexcept : impl_(&impl) {}
+
+  /// Worker ranks (0 when tasks run on the local thread pool).
+  int nworkers() const noexcept { return detail::client_workers(*impl_); }
+
+  /// Runs fn(args...) on a worker now. Arguments may be values or Futures
+  /// (their results are read where the task runs).
+  template <class F, class... A>
+  auto submit(const SubmitOptions& options, F&& fn, A&&... args) {
+    auto d = delayed(std::forward<F>(fn), DelayedOptions{.name = options.name, .pure = options.pure})(
+        std::forward<A>(args)...);
+    return submit_delayed(options, d);
+  }
+  template <class F, class... A>
+    requires(!std::is_same_v<std::decay_t<F>, SubmitOptions>)
+  auto submit(F&& fn, A&&... args) {
+    return submit(SubmitOptions{}, std::forward<F>(fn), std::forward<A>(args)...);
+  }
+
+  /// fn over every element of `items`, one task each.
+  template <class F, class R>
+  auto map(F&& fn, const R& items, const SubmitOptions& options = {}) {
+    using D = decltype(delayed(fn)(*std::begin(items)));
+    std::vector<TaskRef> roots;
+    std::vector<D> ds;
+    for (const auto& item : items) {
+      ds.push_back(delayed(fn, DelayedOptions{.name = options.name, .pure = options.pure})(item));
+      roots.push_back(ds.back().ref());
+    }
+    using T = typename D::value_type;
+    std::vector<detail::FutureStatePtr> states = detail::submit_graph(*impl_, roots, options);
+    std::vector<Future<T>> out;
+    out.reserve(states.size());
+    for (auto& s : states) out.emplace_back(std::move(s));
+    return out;
+  }
+
+  /// The results of `futures`, in order (waits; throws the first error).
+  template <class T>
+  std::vector<T> gather(const std::vector<Future<T>>& futures) {
+    std::vector<detail::FutureStatePtr> states;
+    states.reserve(futures.size());
+    for (const Future<T>& f : futures) states.push_back(f.state());
+    std::vector<const Value*> values = detail::gather_values(*impl_, states);
+    std::vector<T> out;
+    out.reserve(values.size());
+    for (const Value* v : values) out.push_back(v->template get<T>());
+    return out;
+  }
+
+  /// Sends `value` to a worker (or all, with broadcast) and returns its future.
+  template <class T>
+  Future<std::decay_t<T>> scatter(T&& value, const ScatterOptions& options = {}) {
+    std::vector<Value> values;
+    values.push_back(Value::of(std::forward<T>(value)));
+    return Future<std::decay_t<T>>(std::move(detail::scatter_values(*impl_, std::move(values), options)[0]));
+  }
+  /// One future per element (Dask's scatter of a list).
+  template <class T>
+  std::vector<Future<T>> scatter_each(std::vector<T> values, const ScatterOptions& options = {}) {
+    std::vector<Value> vs;
+    vs.reserve(values.size());
+    for (T& v : values) vs.push_back(Value::of(std::move(v)));
+    std::vector<detail::FutureStatePtr> states = detail::scatter_values(*impl_, std::move(vs), options);
+    std::vector<Future<T>> out;
+    for (auto& s : states) out.emplace_back(std::move(s));
+    return out;
+  }
+
+  /// Starts computing a Delayed's graph; its result stays on a worker.
+  template <class T>
+  Future<T> compute(const Delayed<T>& d, const SubmitOptions& options = {}) {
+    return submit_delayed(options, d);
+  }
+
+  /// Runs fn() once on every worker rank; the results in rank order (Dask's Client.run).
+  template <class F>
+  auto run(F&& fn) {
+    using R = std::invoke_result_t<F&>;
+    auto d = delayed(std::forward<F>(fn), DelayedOptions{.pure = false})();
+    std::vector<Value> values = detail::run_on_workers(*impl_, *d.task());
+    if constexpr (std::is_void_v<R>) {
+      return;
+    } else {
+      std::vector<R> out;
+      out.reserve(values.size());
+      for (Value& v : values) out.push_back(v.template take<R>());
+      return out;
+    }
+  }
+
+  /// Worker ranks holding each future's result, by key (Dask's who_has).
+  template <class T>
+  std::map<std::string, std::vector<int>> who_has(const std::vector<Future<T>>& futures) {
+    std::vector<detail::FutureStatePtr> states;
+    for (const Future<T>& f : futures) states.push_back(f.state());
+    return detail::who_has(*impl_, states);
+  }
+  /// Keys held by each worker rank (Dask's has_what).
+  std::map<int, std::vector<std::string>> has_what() { return detail::has_what(*impl_); }
+
+  detail::ClientImpl& impl() noexcept { return *impl_; }
+
+ private:
+  template <class T>
+  Future<T> submit_delayed(const SubmitOptions& options, const Delayed<T>& d) {
+    TaskRef root = d.ref();
+    return Future<T>(std::move(detail::submit_graph(*impl_, std::span(&root, 1), options)[0]));
+  }
+
+  detail::ClientImpl* impl_;
+};
+
+}  // namespace weft

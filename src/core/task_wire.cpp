@@ -1,0 +1,229 @@
+// Tasks as bytes: the common header (type id, flags, key, dependency count),
+// the registry of task decoders, and ConstantTask's payload.
+#include "weft/detail/task_wire.hpp"
+
+#include <cstdio>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "weft/detail/demangle.hpp"
+#include "weft/error.hpp"
+#include "weft/task.hpp"
+
+namespace weft {
+
+namespace {
+
+enum Flags : std::uint8_t { kCheap = 1, kHasToken = 2, kHasIndex = 4 };
+
+std::string hex(detail::TypeId id) {
+  char text[19];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(id));
+  return text;
+}
+
+struct RegisteredTask {
+  detail::TaskWireType type;
+  const std::type_info* colliding;  ///< another type with the same id, or nullptr
+};
+
+class TaskRegistry {
+ public:
+  void add(const detail::TaskWireType& type) {
+    std::unique_lock lock(mutex_);
+    auto [it, inserted] = types_.try_emplace(type.id, RegisteredTask{type, nullptr});
+    // The same type registered again from another shared object is no collision;
+    // types with internal linkage in two sources can share a mangled name.
+    if (!inserted && *it->second.type.type != *type.type) it->second.colliding = type.type;
+  }
+  const detail::TaskWireType& find(detail::TypeId id) const {
+    std::shared_lock lock(mutex_);
+    auto it = types_.find(id);
+    if (it == types_.end())
+      throw TypeError("unknown-task-type",
+                      "cannot decode a task with type id " + hex(id) +
+                          ": no task type in this process has that id (the sender runs another "
+                          "binary, or the bytes are corrupt)");
+    if (it->second.colliding)
+      throw TypeError("id-collision",
+                      "cannot decode a task with type id " + hex(id) + ": task types '" +
+                          detail::demangle(*it->second.type.type) + "' and '" +
+                          detail::demangle(*it->second.colliding) +
+                          "' share it (types with internal linkage, such as lambdas or classes "
+                          "in unnamed namespaces, of the same name in two source files), so the "
+                          "receiver cannot tell which was sent; give one of them another name");
+    return it->second.type;
+  }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<detail::TypeId, RegisteredTask> types_;
+};
+
+// Function-local: registrations run during static initialisation, in any order.
+TaskRegistry& task_registry() {
+  static TaskRegistry r;
+  return r;
+}
+
+template <class T>
+void append(std::vector<std::byte>& out, const T& v) {
+  detail::append_bytes(out, &v, sizeof v);
+}
+
+template <class T>
+T read(detail::EncodingReader& in) {
+  T v;
+  std::memcpy(&v, in.bytes(sizeof v).data(), sizeof v);
+  return v;
+}
+
+void encode_header(const Task& task, std::vector<std::byte>& out) {
+  const Key& key = task.key();
+  append(out, detail::stable_type_id(typeid(task)));
+  append(out, static_cast<std::uint8_t>((task.cheap() ? kCheap : 0) |
+                                        (key.has_token() ? kHasToken : 0) |
+                                        (key.index().empty() ? 0 : kHasIndex)));
+  append(out, static_cast<std::uint32_t>(key.name().size()));
+  detail::append_bytes(out, key.name().data(), key.name().size());
+  if (key.has_token()) append(out, key.token());
+  if (!key.index().empty()) {
+    append(out, static_cast<std::uint32_t>(key.index().size()));
+    detail::append_bytes(out, key.index().data(), key.index().size_bytes());
+  }
+  append(out, static_cast<std::uint32_t>(task.dependencies().size()));
+}
+
+detail::TaskHeader decode_header(detail::EncodingReader& in) {
+  const auto flags = read<std::uint8_t>(in);
+  if (flags & ~(kCheap | kHasToken | kHasIndex))
+    in.fail("unknown flags " + std::to_string(flags) + " in the task header");
+  std::span<const std::byte> name_bytes = in.bytes(read<std::uint32_t>(in));
+  std::string_view name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
+  // Keys of delayed calls (a token, no index) take the allocation-free path.
+  Key key = (flags & kHasToken) ? Key(detail::intern(name), read<Token>(in))
+                                : Key(name, std::initializer_list<std::int64_t>{});
+  if (flags & kHasIndex) {
+    const auto count = read<std::uint32_t>(in);
+    std::span<const std::byte> raw = in.bytes(std::size_t{count} * sizeof(std::int64_t));
+    std::vector<std::int64_t> index(count);
+    std::memcpy(index.data(), raw.data(), raw.size());
+    key = key.with_index(std::move(index));
+  }
+  const auto dependencies = read<std::uint32_t>(in);
+  return {std::move(key), (flags & kCheap) != 0, dependencies};
+}
+
+TaskPtr decode_constant(detail::TaskHeader&& header, detail::EncodingReader& in) {
+  if (header.cheap || header.dependencies != 0)
+    in.fail("a constant task is never cheap and has no dependencies");
+  std::span<const std::byte> value_header = in.bytes(in.u64());
+  const auto count = read<std::uint32_t>(in);
+  std::vector<std::span<const std::byte>> buffers;
+  // No reserve: a corrupt count must not allocate before the bytes run out.
+  for (std::uint32_t i = 0; i < count; ++i) buffers.push_back(in.bytes(in.u64()));
+  return std::make_shared<ConstantTask>(std::move(header.key), decode(value_header, buffers));
+}
+
+[[maybe_unused]] const bool constant_task_registered = detail::register_task_type(
+    {&typeid(ConstantTask), detail::stable_type_id(typeid(ConstantTask)), &decode_constant});
+
+}  // namespace
+
+void Task::encode(std::vector<std::byte>&) const {
+  throw TypeError("not-serializable", "cannot send task '" + key().str() +
+                                          "' to another rank: its type '" +
+                                          detail::demangle(typeid(*this)) +
+                                          "' does not override Task::encode");
+}
+
+void ConstantTask::encode(std::vector<std::byte>& out) const {
+  const Encoded e = weft::encode(value_);
+  append(out, static_cast<std::uint64_t>(e.header.size()));
+  detail::append_bytes(out, e.header.data(), e.header.size());
+  append(out, static_cast<std::uint32_t>(e.buffers.size()));
+  for (std::span<const std::byte> b : e.buffers) {
+    append(out, static_cast<std::uint64_t>(b.size()));
+    detail::append_bytes(out, b.data(), b.size());
+  }
+}
+
+namespace detail {
+
+void encode_task(const Task& task, std::vector<std::byte>& out) {
+  const std::size_t start = out.size();
+  try {
+    encode_header(task, out);
+    task.encode(out);
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
+}
+
+TaskPtr decode_task(std::span<const std::byte>& in) {
+  TypeId id;
+  if (in.size() < sizeof id)
+    throw ValueError("bad-encoding", "cannot decode a task from " + std::to_string(in.size()) +
+                                         " bytes: they are too few to hold a type id (" +
+                                         std::to_string(sizeof id) + " bytes)");
+  std::memcpy(&id, in.data(), sizeof id);
+  const TaskWireType& type = task_registry().find(id);
+  EncodingReader reader(in.subspan(sizeof id), {}, *type.type);
+  TaskPtr task = type.decode(decode_header(reader), reader);
+  in = reader.rest();
+  return task;
+}
+
+bool register_task_type(const TaskWireType& type) {
+  task_registry().add(type);
+  return true;
+}
+
+void refuse_encoding(const Task& task, const std::type_info& part, Refusal why) {
+  const std::string prefix = "cannot send task '" + task.key().str() + "' to another rank: ";
+  const std::string name = demangle(part);
+  switch (why) {
+    case Refusal::function:
+      throw TypeError("not-serializable",
+                      prefix + "its function, of type '" + name +
+                          "', captures state that cannot be copied bytewise (it is not an empty "
+                          "class, a function pointer or trivially copyable: it holds a "
+                          "std::string, a container or another object with its own copy "
+                          "constructor) and cereal cannot save it. Capture only trivially "
+                          "copyable values, or pass the state as an argument");
+    case Refusal::pointer_argument:
+      throw TypeError("not-serializable",
+                      prefix + "its argument of type '" + name +
+                          "' points into this process's memory, which another rank cannot "
+                          "read. Pass the value itself (a std::string for text)");
+    case Refusal::argument:
+      break;
+  }
+  throw TypeError("not-serializable",
+                  prefix + "its argument of type '" + name +
+                      "' cannot be serialised: it is not trivially copyable, a std::string, "
+                      "a vector, array, tuple or pair of serialisable types, and cereal cannot "
+                      "save and load it. Give the type a default constructor and a cereal "
+                      "member `template <class Archive> void serialize(Archive& ar) { "
+                      "ar(field, ...); }`");
+}
+
+std::uint32_t TaskReader::slot() {
+  const auto index = read<std::uint32_t>(in);
+  if (index >= dependencies)
+    in.fail("dependency slot " + std::to_string(index) + " is out of range (the header says " +
+            std::to_string(dependencies) + " dependencies)");
+  ++slots_read;
+  return index;
+}
+
+void TaskReader::check_slots() const {
+  if (slots_read != dependencies)
+    in.fail("the header says " + std::to_string(dependencies) + " dependencies where the " +
+            "arguments hold " + std::to_string(slots_read));
+}
+
+}  // namespace detail
+}  // namespace weft

@@ -1,0 +1,193 @@
+// ClientImpl: what a Client and its Futures stand on.
+//
+// Distributed (weft::main on several ranks): the client thread (the user's
+// function) turns calls into requests; rank 0's comm thread (scheduler_rank.cpp)
+// runs SchedulerState and the Transport, and fills in the futures. The two
+// threads share `mutex_`: the request queue, the futures by id, and each
+// FutureState's fields. The comm thread never holds a FutureState reference
+// past a request, so a Future's destructor (which queues the release) may run
+// on either thread.
+//
+// Local (no launcher, or one rank): submissions run in order on one
+// background thread, each through weft's threads scheduler.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "../core/exec_plan.hpp"
+#include "protocol.hpp"
+#include "scheduler_state.hpp"
+#include "transport.hpp"
+#include "weft/client.hpp"
+
+namespace weft::detail {
+
+struct FutureState {
+  FutureState(ClientImpl& c, Key k) : client(&c), key(std::move(k)) {}
+  ~FutureState();
+  ClientImpl* client;
+  Key key;
+  // Guarded by client->mutex_.
+  dist::TaskId id = dist::kNoTask;  ///< set by the comm thread when it adds the task
+  FutureStatus status = FutureStatus::pending;
+  bool gather_requested = false;
+  Value value;                      ///< once gathered (or computed locally)
+  std::exception_ptr error;
+};
+
+/// A future's result as a task of a graph: the input of tasks submitted
+/// later. Distributed, the scheduler already knows it by id; locally, run()
+/// copies the value.
+class FutureTask final : public Task {
+ public:
+  explicit FutureTask(FutureStatePtr state) : Task(state->key, false), state_(std::move(state)) {}
+  Value run(std::span<const Value* const>) const override;
+  const FutureStatePtr& state() const noexcept { return state_; }
+
+ private:
+  FutureStatePtr state_;
+};
+
+class ClientImpl {
+ public:
+  /// Local: tasks run on this process's threads.
+  ClientImpl();
+  /// Distributed: starts rank 0's comm thread over `transport`.
+  ClientImpl(std::unique_ptr<dist::Transport> transport, dist::SchedulerOptions options);
+  ~ClientImpl();
+  ClientImpl(const ClientImpl&) = delete;
+  ClientImpl& operator=(const ClientImpl&) = delete;
+
+  bool distributed() const noexcept { return transport_ != nullptr; }
+  int workers() const noexcept { return nworkers_; }
+
+  std::vector<FutureStatePtr> submit_graph(std::span<const TaskRef> roots, const SubmitOptions& options);
+  std::vector<FutureStatePtr> scatter(std::vector<Value> values, const ScatterOptions& options);
+  /// Waits for the states, brings their values here; throws the first error.
+  void gather(std::span<const FutureStatePtr> states);
+  void gather_one(FutureState& s);
+  std::vector<Value> run_on_workers(const Task& task);
+  void cancel(FutureState& s);
+  std::map<std::string, std::vector<int>> who_has(std::span<const FutureStatePtr> states);
+  std::map<int, std::vector<std::string>> has_what();
+  /// Blocks until `done()` (checked under mutex_); RuntimeError "terminated"
+  /// when the job is being stopped by a signal.
+  template <class Done>
+  void wait_until(Done done) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done() || terminated_; });
+    if (!done()) throw_terminated();
+  }
+  /// Finds live futures by key for build_plan; the tasks it makes are kept in `keep`.
+  ExternalResolver resolver(std::vector<TaskPtr>& keep);
+  /// weft::compute with the distributed scheduler: runs the plan's units as
+  /// tasks and returns the roots' values.
+  std::vector<Value> compute_plan(const ExecPlan& plan);
+  /// Rank 0's side of the shutdown: workers get `status`, the comm thread stops.
+  void shutdown(int status);
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+
+ private:
+  friend struct FutureState;
+  [[noreturn]] void throw_terminated() const;
+  // --- client thread side (client.cpp) ---
+  struct UnitSubmission {
+    std::vector<std::byte> wire;
+    Key key;
+    std::vector<std::uint32_t> inputs;     ///< indices into the request's units
+    FutureStatePtr existing;               ///< an earlier future instead of a new task
+    FutureStatePtr future;                 ///< the client wants this one
+    std::int32_t priority = 0;
+    dist::WorkerId restriction = dist::kNoWorker;
+  };
+  struct Request {
+    enum class Kind : std::uint8_t { submit, release, gather, cancel, scatter, run, call, stop };
+    explicit Request(Kind k) : kind(k) {}
+    Kind kind;
+    std::vector<UnitSubmission> units;     ///< submit
+    dist::TaskId task = dist::kNoTask;     ///< release, gather, cancel
+    std::vector<Value> values;             ///< scatter
+    std::vector<FutureStatePtr> futures;   ///< scatter: one per value
+    ScatterOptions scatter;
+    std::vector<std::byte> wire;           ///< run
+    int status = 0;                        ///< stop
+    std::function<void()> call;            ///< call: runs on the comm thread (queries)
+  };
+  /// Runs `fn` on the comm thread and waits for it (who_has, has_what).
+  void call_on_comm_thread(std::function<void()> fn);
+  void post(Request r);  // mutex_ held
+  FutureStatePtr live_future(const Key& key);  // mutex_ held
+  /// A state per root unit of `plan` (registered by key).
+  std::vector<FutureStatePtr> root_states(const ExecPlan& plan);
+  std::vector<FutureStatePtr> submit_plan(const ExecPlan& plan, const SubmitOptions& options);
+  std::vector<FutureStatePtr> run_local(std::span<const TaskRef> roots, const ExecPlan& plan,
+                                        std::vector<TaskPtr> externals);
+  void gather_raw(std::span<FutureState* const> states);
+
+  // --- comm thread side (scheduler_rank.cpp) ---
+  void comm_loop();
+  void handle_requests(std::deque<Request>& requests);
+  void handle_message(dist::InMessage& m);
+  void apply_instructions();
+  bool send_batches();
+  dist::BatchWriter& to_worker(dist::WorkerId w);
+
+  struct Record {
+    std::vector<std::byte> wire;
+    Key key;
+    std::int32_t priority = 0;
+    std::string error_key, error_type, error_message;
+    int error_rank = 0;
+    bool broadcast = false;  ///< scattered to every worker: freed everywhere
+  };
+  struct RunCall {
+    std::vector<Value> results;
+    std::vector<std::pair<std::string, std::string>> errors;
+    int answered = 0;
+  };
+
+  // Shared, guarded by mutex_.
+  std::deque<Request> requests_;
+  std::unordered_map<dist::TaskId, FutureState*> futures_by_id_;
+  std::unordered_map<Key, std::weak_ptr<FutureState>> futures_by_key_;
+  std::unordered_map<std::uint32_t, RunCall> runs_;
+  std::uint32_t next_run_ = 0;
+  bool terminated_ = false;
+
+  // Comm thread only.
+  std::unique_ptr<dist::Transport> transport_;
+  std::optional<dist::SchedulerState> state_;
+  std::vector<Record> records_;
+  std::vector<dist::BatchWriter> to_workers_;
+  std::vector<dist::Instruction> instructions_;
+  std::uint32_t next_scatter_worker_ = 0;
+  bool stopping_ = false;
+  int nworkers_ = 0;
+  std::thread comm_thread_;
+
+  // Local mode: one background thread runs submissions in order.
+  std::deque<std::function<void()>> local_jobs_;
+  bool local_stop_ = false;
+  std::thread local_thread_;
+};
+
+/// Rank 0's client when weft::main runs on several ranks; nullptr otherwise.
+ClientImpl* distributed_client() noexcept;
+/// The client of weft::main / weft::init (local or distributed); nullptr otherwise.
+ClientImpl* active_client() noexcept;
+
+}  // namespace weft::detail

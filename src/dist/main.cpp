@@ -1,0 +1,225 @@
+// weft::main and its pieces: start-up, the rank's role, shutdown.
+#include "weft/main.hpp"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "client_impl.hpp"
+#include "options.hpp"
+#include "runtime_signals.hpp"
+#include "transport.hpp"
+#include "weft/config.hpp"
+#include "weft/error.hpp"
+#include "worker.hpp"
+
+namespace weft {
+
+namespace dist {
+namespace {
+volatile std::sig_atomic_t received_signal = 0;
+extern "C" void on_stop_signal(int sig) { received_signal = sig; }
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+int stop_signal() noexcept { return received_signal; }
+}  // namespace dist
+
+namespace {
+
+// The process's runtime: one per process, between init() and finalize().
+struct Runtime {
+  bool started = false;
+  bool mpi = false;  // MPI_Init_thread was called here
+  int rank = 0;
+  int size = 1;
+  std::unique_ptr<detail::ClientImpl> client_impl;
+  std::unique_ptr<Client> client;
+  std::unique_ptr<dist::Transport> worker_transport;
+  unsigned worker_threads = 1;
+};
+
+Runtime& runtime() {
+  static Runtime r;
+  return r;
+}
+
+// Started by mpirun/mpiexec/srun (Open MPI, MPICH/PMI, PMIx), as opposed to
+// a plain ./program, which must not need MPI at all.
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"})
+    if (std::getenv(var)) return true;
+  return false;
+}
+
+dist::IdlePolicy idle_policy() {
+  dist::IdlePolicy p;
+  p.spin_seconds = config::get_seconds("distributed.comm.spin");
+  p.max_pause_seconds = config::get_seconds("distributed.comm.max-pause");
+  p.first_pause_seconds = std::min(p.first_pause_seconds, p.max_pause_seconds);
+  return p;
+}
+
+// Hosts and pids of every rank, for the scheduler file (collective).
+void write_scheduler_file(const Runtime& rt, const std::string& path, unsigned ranks_on_node) {
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_Get_processor_name(host, &len);
+  std::vector<char> hosts(static_cast<std::size_t>(rt.size) * MPI_MAX_PROCESSOR_NAME);
+  std::int64_t pid = getpid();
+  std::vector<std::int64_t> pids(static_cast<std::size_t>(rt.size));
+  MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+             MPI_COMM_WORLD);
+  MPI_Gather(&pid, 1, MPI_INT64_T, pids.data(), 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  if (rt.rank != 0) return;
+  dist::WorkerOptions wo = dist::worker_options(ranks_on_node);
+  std::vector<dist::RankInfo> ranks;
+  for (int r = 0; r < rt.size; ++r) {
+    dist::RankInfo info;
+    info.rank = r;
+    info.host = std::string(&hosts[static_cast<std::size_t>(r) * MPI_MAX_PROCESSOR_NAME]);
+    info.pid = pids[static_cast<std::size_t>(r)];
+    info.role = r == 0 ? dist::RankInfo::Role::scheduler : dist::RankInfo::Role::worker;
+    info.name = r == 0 ? "scheduler" : dist::worker_name(wo, static_cast<unsigned>(r - 1));
+    ranks.push_back(std::move(info));
+  }
+  dist::write_scheduler_file(path, dist::scheduler_info(ranks));
+}
+
+}  // namespace
+
+void init(int& argc, char**& argv) {
+  Runtime& rt = runtime();
+  if (rt.started) throw RuntimeError("already-started", "weft::init was called twice");
+  dist::strip_flags(argc, argv);
+  dist::load_preloads(dist::worker_options(1).preload);
+  if (!launched_by_mpi()) {
+    rt.client_impl = std::make_unique<detail::ClientImpl>();
+    rt.client = std::make_unique<Client>(*rt.client_impl);
+    rt.started = true;
+    return;
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  rt.mpi = true;
+  if (provided < MPI_THREAD_SERIALIZED) {
+    MPI_Finalize();
+    rt.mpi = false;
+    throw RuntimeError("mpi-thread-level",
+                       "the MPI library gives thread level " + std::to_string(provided) +
+                           "; weft's comm thread needs MPI_THREAD_SERIALIZED (rebuild Open MPI with threads)");
+  }
+  MPI_Comm_rank(MPI_COMM_WORLD, &rt.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &rt.size);
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rt.rank, MPI_INFO_NULL, &node);
+  int ranks_on_node = 1;
+  MPI_Comm_size(node, &ranks_on_node);
+  MPI_Comm_free(&node);
+  if (auto path = config::get_optional<std::string>("distributed.scheduler-file"))
+    write_scheduler_file(rt, *path, static_cast<unsigned>(ranks_on_node));
+  dist::install_stop_signals();
+  rt.started = true;
+  if (rt.size == 1) {
+    rt.client_impl = std::make_unique<detail::ClientImpl>();
+  } else if (rt.rank == 0) {
+    dist::SchedulerOptions so;
+    so.worker_saturation = static_cast<std::uint32_t>(
+        std::max<std::int64_t>(1, config::get<std::int64_t>("distributed.scheduler.worker-saturation")));
+    rt.client_impl = std::make_unique<detail::ClientImpl>(
+        std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy()), so);
+  } else {
+    rt.worker_transport = std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy());
+    rt.worker_threads = dist::worker_options(static_cast<unsigned>(ranks_on_node)).nthreads;
+    return;
+  }
+  rt.client = std::make_unique<Client>(*rt.client_impl);
+}
+
+bool is_client() { return runtime().rank == 0; }
+
+Client& client() {
+  Runtime& rt = runtime();
+  if (!rt.client)
+    throw RuntimeError("not-client", rt.started ? "weft::client() is only available on rank 0"
+                                                : "weft::client() needs weft::init or weft::main first");
+  return *rt.client;
+}
+
+int serve() {
+  Runtime& rt = runtime();
+  if (!rt.worker_transport) throw RuntimeError("not-worker", "weft::serve() runs on worker ranks only");
+  dist::Worker worker(*rt.worker_transport, rt.worker_threads);
+  return worker.serve();
+}
+
+int finalize(int status) {
+  Runtime& rt = runtime();
+  if (!rt.started) return status;
+  rt.client.reset();
+  if (rt.client_impl && rt.client_impl->distributed()) rt.client_impl->shutdown(status);
+  rt.client_impl.reset();
+  rt.worker_transport.reset();
+  if (rt.mpi) MPI_Finalize();
+  config::clear_cli();
+  rt = Runtime{};
+  return status;
+}
+
+int rank() noexcept { return runtime().rank; }
+int nranks() noexcept { return runtime().size; }
+
+namespace detail {
+ClientImpl* distributed_client() noexcept {
+  Runtime& rt = runtime();
+  return rt.client_impl && rt.client_impl->distributed() ? rt.client_impl.get() : nullptr;
+}
+ClientImpl* active_client() noexcept { return runtime().client_impl.get(); }
+}  // namespace detail
+
+int main(int& argc, char**& argv, const std::function<int(Client&)>& fn) {
+  try {
+    init(argc, argv);
+  } catch (const std::exception& e) {
+    // Every rank reads the same flags and configuration, so every rank fails
+    // alike; rank 0 (or a process without MPI) says why.
+    if (runtime().rank == 0) std::fprintf(stderr, "weft: error: %s\n", e.what());
+    if (runtime().mpi) MPI_Finalize();
+    runtime() = Runtime{};
+    return 1;
+  }
+  int status = 0;
+  if (is_client()) {
+    try {
+      status = fn(client());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft: error: %s\n", e.what());
+      status = 1;
+    } catch (...) {
+      std::fprintf(stderr, "weft: error: an exception that is not a std::exception escaped the client\n");
+      status = 1;
+    }
+    if (int sig = dist::stop_signal(); sig != 0) {
+      std::fprintf(stderr, "weft: stopped by signal %d (%s)\n", sig, strsignal(sig));
+      status = 128 + sig;
+    }
+  } else {
+    status = serve();
+  }
+  return finalize(status);
+}
+
+}  // namespace weft

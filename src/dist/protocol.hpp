@@ -1,0 +1,131 @@
+// The messages between ranks (docs/architecture.md, "Protocol").
+//
+// A message is a batch of operations, each a one-byte Op followed by its
+// fields. BatchWriter appends operations to a body plus a list of buffers
+// (the large parts of encoded values, sent zero-copy by the Transport);
+// BatchReader walks them back, checking every read against the bytes there,
+// so a malformed message is a RuntimeError "bad-message", never a read out of
+// bounds.
+//
+// Operations and their fields (u32 unless said):
+//   scheduler -> worker
+//     compute   task, priority(i32), ninputs, {input, holder}*, nsteps, steps
+//               (a unit: nsteps tasks in wire form; each step's arguments
+//               as {index, local(u8)} pairs: see UnitProgram)
+//     free      task
+//     steal     task
+//     gather    task          (send the value to rank 0)
+//     store     task, value   (keep it as this worker's result: Client::scatter)
+//     run       request, unit (run once on this worker now: Client::run)
+//     stop      status(i32)
+//   worker -> scheduler
+//     hello     nthreads      (once, at start-up)
+//     done      task, nbytes(u64)
+//     erred     task, key(str), type(str), message(str)
+//     released  task          (dropped before it ran: answer to free)
+//     stolen    task, given_up(u8)
+//     ran       request, ok(u8), value | type(str), message(str)
+//   worker <-> worker, and worker -> rank 0
+//     fetch     task          (send me its value)
+//     data      task, value   (value: header bytes, nbuffers, buffers)
+//     missing   task          (the asked worker does not have it)
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "weft/error.hpp"
+#include "weft/serialize.hpp"
+#include "weft/value.hpp"
+
+namespace weft::dist {
+
+enum class Op : std::uint8_t {
+  compute = 1, free, steal, gather, store, run, stop,
+  hello, done, erred, released, stolen, ran,
+  fetch, data, missing,
+};
+
+/// MPI tags: every batch travels on one tag.
+inline constexpr int kBatchTag = 1;
+
+class BatchWriter {
+ public:
+  bool empty() const noexcept { return body_.empty(); }
+  std::size_t size() const noexcept { return body_.size(); }
+
+  void op(Op o) { put(static_cast<std::uint8_t>(o)); }
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  void put(const T& v) {
+    std::size_t at = body_.size();
+    body_.resize(at + sizeof(T));
+    std::memcpy(body_.data() + at, &v, sizeof(T));
+  }
+  void bytes(std::span<const std::byte> b) {
+    put(static_cast<std::uint32_t>(b.size()));
+    body_.insert(body_.end(), b.begin(), b.end());
+  }
+  void string(std::string_view s) { bytes(std::as_bytes(std::span(s.data(), s.size()))); }
+  /// An encoded value: its header inline, its buffers zero-copy. `owner`
+  /// keeps the value (and so the buffers) alive until the send completes.
+  void value(const Value& v, std::shared_ptr<const void> owner);
+
+  /// Moves the batch out (for Transport::send) and leaves the writer empty.
+  struct Parts {
+    std::vector<std::byte> body;
+    std::vector<std::span<const std::byte>> buffers;
+    std::shared_ptr<const void> keep_alive;
+  };
+  Parts take();
+
+ private:
+  std::vector<std::byte> body_;
+  std::vector<std::span<const std::byte>> buffers_;
+  std::vector<std::shared_ptr<const void>> owners_;
+};
+
+class BatchReader {
+ public:
+  BatchReader(std::span<const std::byte> body, std::span<const std::vector<std::byte>> buffers, int source)
+      : body_(body), buffers_(buffers), source_(source) {}
+
+  bool at_end() const noexcept { return body_.empty(); }
+  int source() const noexcept { return source_; }
+  Op op();
+  template <class T>
+    requires std::is_trivially_copyable_v<T>
+  T get() {
+    T v;
+    std::memcpy(&v, take(sizeof(T)).data(), sizeof(T));
+    return v;
+  }
+  std::span<const std::byte> bytes() { return take(get<std::uint32_t>()); }
+  std::string string() {
+    std::span<const std::byte> b = bytes();
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  Value value();
+  [[noreturn]] void fail(const std::string& problem) const;
+
+ private:
+  std::span<const std::byte> take(std::size_t n) {
+    if (n > body_.size()) fail("it ends " + std::to_string(n - body_.size()) + " bytes early");
+    std::span<const std::byte> out = body_.first(n);
+    body_ = body_.subspan(n);
+    return out;
+  }
+
+  std::span<const std::byte> body_;
+  std::span<const std::vector<std::byte>> buffers_;
+  std::size_t next_buffer_ = 0;
+  int source_;
+};
+
+}  // namespace weft::dist

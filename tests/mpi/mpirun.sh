@@ -1,0 +1,46 @@
+# tests/mpi/mpirun.sh - sourced by the MPI test scripts (tests/mpi/*.sh):
+#
+#   . "$top_srcdir/tests/mpi/mpirun.sh"
+#   weft_mpirun 3 "$top_builddir/tests/mpi/some-test" --option
+#
+# weft_mpirun N PROGRAM ARGS... runs PROGRAM on N ranks of this machine and
+# returns its status; a run that exceeds $WEFT_MPI_TIMEOUT seconds (default
+# 120) is killed and fails with status 124, so a deadlock fails the test
+# instead of hanging `make check`. Outside `make check` set top_srcdir and
+# top_builddir yourself.
+#
+# Choices, as seen with Open MPI 4.1.4 (Debian 12) on a 2-core machine:
+# --oversubscribe  more ranks than cores. mpirun then also turns on
+#                  mpi_yield_when_idle by itself (docs: ../shared/platform.md).
+# --bind-to none   without it, a run of at most 2 ranks binds each rank to one
+#                  core (--report-bindings: "bound to socket 0[core 0]"), which
+#                  puts a rank's comm and compute threads on one core.
+#                  Oversubscribed runs are not bound anyway.
+# run as root      CI runs as root, which mpirun refuses unless told.
+# quiet            Debian's /etc/openmpi/openmpi-mca-params.conf already turns
+#                  off openib, ofi and ucx, the usual source of warnings, and
+#                  runs here print nothing. btl_base_warn_component_unused=0
+#                  keeps silent an Open MPI built without that file, on a
+#                  machine with InfiniBand hardware it does not use. Variables
+#                  already set in the environment win.
+
+: "${WEFT_MPI_TIMEOUT:=120}"
+OMPI_ALLOW_RUN_AS_ROOT=1
+OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+: "${OMPI_MCA_btl_base_warn_component_unused:=0}"
+export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_btl_base_warn_component_unused
+
+weft_mpirun() {
+  weft_nranks=$1
+  shift
+  echo "weft_mpirun: $weft_nranks ranks: $*"
+  timeout -k 10 "$WEFT_MPI_TIMEOUT" \
+    mpirun --oversubscribe --bind-to none -n "$weft_nranks" "$@"
+  weft_status=$?
+  if test $weft_status -eq 124; then
+    echo "weft_mpirun: timed out after $WEFT_MPI_TIMEOUT s on $weft_nranks ranks: $*" >&2
+  elif test $weft_status -ne 0; then
+    echo "weft_mpirun: exit status $weft_status on $weft_nranks ranks: $*" >&2
+  fi
+  return $weft_status
+}

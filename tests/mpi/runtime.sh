@@ -1,0 +1,10 @@
+# The distributed runtime's end-to-end cases (tests/mpi/runtime_test.cpp)
+# without a launcher (local threads) and on 1 to 5 ranks.
+set -e
+. "$top_srcdir/tests/mpi/mpirun.sh"
+test_program="$top_builddir/tests/mpi/runtime-test"
+echo "runtime.sh: without a launcher"
+timeout -k 10 "$WEFT_MPI_TIMEOUT" "$test_program"
+for n in 1 2 3 4 5; do
+  weft_mpirun $n "$test_program"
+done

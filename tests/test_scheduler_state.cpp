@@ -1,0 +1,839 @@
+// SchedulerState: the distributed scheduler's decisions, driven with events
+// and checked by the instructions that come out (no MPI, no threads).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../src/dist/scheduler_state.hpp"
+
+using weft::dist::Instruction;
+using weft::dist::kAllWorkers;
+using weft::dist::kNoTask;
+using weft::dist::kNoWorker;
+using weft::dist::SchedulerOptions;
+using weft::dist::SchedulerState;
+using weft::dist::TaskId;
+using weft::dist::TaskSpec;
+using weft::dist::TaskState;
+using weft::dist::TransitionError;
+using weft::dist::WorkerId;
+using Kind = Instruction::Kind;
+
+namespace {
+
+Instruction assign(TaskId t, WorkerId w) { return {Kind::assign, TaskState::processing, t, w, kNoTask}; }
+Instruction free_(TaskId t, WorkerId w) { return {Kind::free, TaskState::released, t, w, kNoTask}; }
+Instruction steal(TaskId t, WorkerId w) { return {Kind::steal, TaskState::released, t, w, kNoTask}; }
+Instruction forget(TaskId t) { return {Kind::forget, TaskState::released, t, kNoWorker, kNoTask}; }
+Instruction in_memory(TaskId t, WorkerId w) { return {Kind::report, TaskState::memory, t, w, kNoTask}; }
+Instruction erred(TaskId t, TaskId cause) { return {Kind::report, TaskState::erred, t, kNoWorker, cause}; }
+Instruction cancelled(TaskId t) { return {Kind::report, TaskState::forgotten, t, kNoWorker, kNoTask}; }
+
+}  // namespace
+
+namespace Catch {
+template <>
+struct StringMaker<Instruction> {
+  static std::string convert(const Instruction& i) {
+    static const char* kinds[] = {"assign", "free", "steal", "report", "forget"};
+    std::string s = std::string(kinds[static_cast<int>(i.kind)]) + "(" + std::to_string(i.task);
+    if (i.worker == kAllWorkers) s += ", all";
+    else if (i.worker != kNoWorker) s += ", w" + std::to_string(i.worker);
+    if (i.kind == Kind::report) s += std::string(", ") + to_string(i.state);
+    if (i.cause != kNoTask) s += ", cause " + std::to_string(i.cause);
+    return s + ")";
+  }
+};
+}  // namespace Catch
+
+namespace {
+
+using Instructions = std::vector<Instruction>;
+
+// A SchedulerState with helpers to add tasks and take what it decided.
+struct Scheduler {
+  explicit Scheduler(SchedulerOptions o = {}, std::vector<std::uint32_t> threads = {}) : s(o) {
+    for (std::uint32_t n : threads) s.add_worker(n);
+  }
+  TaskId add(std::vector<TaskId> inputs, bool wanted = false, std::int32_t priority = 0,
+             WorkerId restriction = kNoWorker, bool collective = false) {
+    TaskSpec spec;
+    spec.inputs = inputs;
+    spec.wanted = wanted;
+    spec.user_priority = priority;
+    spec.restriction = restriction;
+    spec.collective = collective;
+    return s.add_task(spec);
+  }
+  Instructions take() {
+    Instructions out;
+    s.take_instructions(out);
+    return out;
+  }
+  SchedulerState s;
+};
+
+SchedulerOptions saturation(std::uint32_t n) {
+  SchedulerOptions o;
+  o.worker_saturation = n;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a chain runs on one worker and frees each result after its user", "[scheduler-state]") {
+  Scheduler c({}, {1, 1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a});
+  TaskId d = c.add({b}, true);
+  // The root goes to the first worker; its chain follows it at once.
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0), assign(d, 0)});
+  CHECK(c.s.processing_on(0) == 3);
+  c.s.task_finished(a, 0, 8);
+  CHECK(c.take().empty());
+  c.s.task_finished(b, 0, 8);
+  CHECK(c.take() == Instructions{free_(a, 0), forget(a)});
+  c.s.task_finished(d, 0, 16);
+  CHECK(c.take() == Instructions{in_memory(d, 0), free_(b, 0), forget(b)});
+  CHECK(c.s.state(d) == TaskState::memory);
+  CHECK(c.s.nbytes(d) == 16);
+  CHECK(c.s.held_by(0) == std::vector<TaskId>{d});
+  c.s.release(d);
+  CHECK(c.take() == Instructions{free_(d, 0), forget(d)});
+  CHECK(c.s.live_tasks() == 0);
+  CHECK(c.s.processing_on(0) == 0);
+}
+
+TEST_CASE("a diamond waits for both branches", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.co_assign = false;
+  Scheduler c(o, {1, 1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a});
+  TaskId d = c.add({a});
+  TaskId e = c.add({b, d}, true);
+  CHECK(c.take() == Instructions{assign(a, 0)});
+  CHECK(c.s.state(e) == TaskState::waiting);
+  c.s.task_finished(a, 0, 100);
+  CHECK(c.take() == Instructions{assign(b, 0), assign(d, 0)});
+  c.s.task_finished(b, 0, 10);
+  CHECK(c.take().empty());
+  c.s.task_finished(d, 0, 10);
+  CHECK(c.take() == Instructions{assign(e, 0), free_(a, 0), forget(a)});
+  c.s.task_finished(e, 0, 1);
+  Instructions got = c.take();
+  CHECK(got.size() == 5);
+  CHECK(got[0] == in_memory(e, 0));
+  CHECK(std::count(got.begin(), got.end(), forget(b)) == 1);
+  CHECK(std::count(got.begin(), got.end(), forget(d)) == 1);
+  CHECK(c.s.live_tasks() == 1);
+}
+
+namespace {
+
+// A simulated cluster: each worker takes the scheduler's messages in order
+// from an inbox, runs tasks whose inputs are done, answers steals and frees
+// as src/dist/worker.cpp does. The test drives it step by step and checks,
+// as it goes, that no instruction names a forgotten id.
+class Cluster {
+ public:
+  struct Task {  // a logical task: ids are reused, these are not
+    std::vector<int> inputs;
+    bool wanted = false;
+    std::int32_t priority = 0;
+    WorkerId restriction = kNoWorker;
+    TaskId id = kNoTask;
+    int runs = 0;
+    bool done = false;     // ran, or erred
+    bool failed = false;
+    bool reported = false;
+    bool released = false;  // the client dropped it, or it was cancelled
+    WorkerId ran_on = kNoWorker;
+  };
+
+  Cluster(SchedulerOptions o, std::vector<std::uint32_t> threads) : s(o), workers(threads.size()) {
+    for (std::uint32_t n : threads) s.add_worker(n);
+  }
+
+  int add(std::vector<int> inputs, bool wanted, std::int32_t priority = 0, WorkerId restriction = kNoWorker) {
+    Task t;
+    t.inputs = std::move(inputs);
+    t.wanted = wanted;
+    t.priority = priority;
+    t.restriction = restriction;
+    std::vector<TaskId> ids;
+    for (int i : t.inputs) ids.push_back(tasks[static_cast<std::size_t>(i)].id);
+    TaskSpec spec;
+    spec.inputs = ids;
+    spec.wanted = wanted;
+    spec.user_priority = priority;
+    spec.restriction = restriction;
+    t.id = s.add_task(spec);
+    tasks.push_back(t);
+    int logical = static_cast<int>(tasks.size()) - 1;
+    if (logical_of.size() <= t.id) logical_of.resize(t.id + 1, -1);
+    REQUIRE(logical_of[t.id] == -1);
+    logical_of[t.id] = logical;
+    pump();
+    return logical;
+  }
+
+  // Failed, or waiting for a failed task: never runs.
+  bool doomed(int l) const {
+    const Task& t = tasks[static_cast<std::size_t>(l)];
+    return t.failed || std::any_of(t.inputs.begin(), t.inputs.end(), [this](int i) { return doomed(i); });
+  }
+
+  // Takes the scheduler's instructions and delivers them.
+  void pump() {
+    Instructions got;
+    s.take_instructions(got);
+    for (const Instruction& i : got) {
+      INFO(Catch::StringMaker<Instruction>::convert(i));
+      REQUIRE(i.task < logical_of.size());
+      int l = logical_of[i.task];
+      REQUIRE(l >= 0);  // never an instruction for a forgotten id
+      Task& t = tasks[static_cast<std::size_t>(l)];
+      switch (i.kind) {
+        case Kind::assign:
+          REQUIRE(i.worker < workers.size());
+          if (t.restriction != kNoWorker) CHECK(i.worker == t.restriction);
+          for (TaskId in : s.inputs_of(i.task)) {
+            TaskState st = s.state(in);
+            REQUIRE((st == TaskState::memory || st == TaskState::processing));
+            if (st == TaskState::processing) CHECK(s.worker_of(in) == i.worker);  // co-assigned
+            else if (s.worker_of(in) != i.worker) ++cross_inputs;
+          }
+          for (TaskId in : s.inputs_of(i.task)) {
+            if (s.state(in) != TaskState::processing) continue;
+            ++coassigned;
+            break;
+          }
+          workers[i.worker].inbox.emplace_back(i, l);
+          break;
+        case Kind::free:
+        case Kind::steal:
+          REQUIRE(i.worker < workers.size());
+          workers[i.worker].inbox.emplace_back(i, l);
+          break;
+        case Kind::report:
+          if (i.state == TaskState::memory) {
+            CHECK(t.done);
+            CHECK_FALSE(t.failed);
+            t.reported = true;
+          } else if (i.state == TaskState::erred) {
+            CHECK(doomed(l));
+            t.reported = true;
+          }
+          break;
+        case Kind::forget:
+          CHECK(s.state(i.task) == TaskState::forgotten);
+          logical_of[i.task] = -1;
+          t.id = kNoTask;
+          break;
+      }
+    }
+  }
+
+  // The worker takes the next message from its inbox.
+  void deliver(WorkerId w) {
+    auto [i, l] = workers[w].inbox.front();
+    workers[w].inbox.pop_front();
+    std::vector<TaskId>& queue = workers[w].queue;
+    auto it = std::find(queue.begin(), queue.end(), i.task);
+    switch (i.kind) {
+      case Kind::assign:
+        // An input that was to run here failed before this came: dropped.
+        if (!doomed(l)) queue.push_back(i.task);
+        break;
+      case Kind::free:
+        if (it != queue.end()) {  // not started: give it back
+          queue.erase(it);
+          s.worker_released(i.task, w);
+        }
+        break;
+      case Kind::steal: {
+        bool given_up = it != queue.end();
+        if (given_up) queue.erase(it);
+        s.steal_response(i.task, w, given_up);
+        break;
+      }
+      default: FAIL("a worker got a report or forget");
+    }
+    pump();
+  }
+
+  bool runnable(TaskId id) const {
+    const Task& t = tasks[static_cast<std::size_t>(logical_of[id])];
+    return std::all_of(t.inputs.begin(), t.inputs.end(),
+                       [&](int i) { return tasks[static_cast<std::size_t>(i)].done; });
+  }
+  // Runs the k-th runnable task of worker w (if any); fails it instead if asked.
+  bool run(WorkerId w, std::size_t k, bool fail = false) {
+    std::vector<TaskId>& queue = workers[w].queue;
+    std::vector<std::size_t> ready;
+    for (std::size_t i = 0; i < queue.size(); ++i)
+      if (runnable(queue[i])) ready.push_back(i);
+    if (ready.empty()) return false;
+    std::size_t pos = ready[k % ready.size()];
+    TaskId id = queue[pos];
+    queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(pos));
+    Task& t = tasks[static_cast<std::size_t>(logical_of[id])];
+    for (int i : t.inputs) CHECK(tasks[static_cast<std::size_t>(i)].done);
+    ++t.runs;
+    t.done = true;
+    t.ran_on = w;
+    if (fail) {
+      t.failed = true;
+      s.task_erred(id, w);
+      // The worker drops, without a word, what waited here for the result.
+      std::erase_if(queue, [this](TaskId q) { return doomed(logical_of[q]); });
+    } else {
+      s.task_finished(id, w, 8 + id % 5);
+    }
+    pump();
+    return true;
+  }
+
+  bool busy() const {
+    return std::any_of(workers.begin(), workers.end(),
+                       [](const Worker& w) { return !w.inbox.empty() || !w.queue.empty(); });
+  }
+  // The scheduler's count of unanswered tasks is what the workers hold.
+  void check_processing() {
+    for (WorkerId w = 0; w < workers.size(); ++w) {
+      std::size_t owed = workers[w].queue.size();
+      for (const auto& [i, l] : workers[w].inbox) owed += i.kind == Kind::assign && !doomed(l);
+      CHECK(s.processing_on(w) == owed);
+    }
+  }
+
+  struct Worker {
+    std::deque<std::pair<Instruction, int>> inbox;  // with the logical task
+    std::vector<TaskId> queue;  // accepted, not run
+  };
+  SchedulerState s;
+  std::vector<Worker> workers;
+  std::vector<Task> tasks;
+  std::vector<int> logical_of;  // task id -> logical task, -1 when forgotten
+  int cross_inputs = 0;  // inputs in memory on another worker when their user was assigned
+  int coassigned = 0;    // tasks assigned before their inputs finished
+};
+
+// A binary reduction over `leaves` roots, numbered in plan order (post-order,
+// as ExecPlan numbers tasks). Returns the root's logical id.
+int add_tree(Cluster& c, int leaves) {
+  std::vector<int> level;
+  std::vector<std::pair<int, int>> stack;  // (logical task, height)
+  for (int i = 0; i < leaves; ++i) {
+    stack.emplace_back(c.add({}, false), 0);
+    while (stack.size() >= 2 && stack[stack.size() - 1].second == stack[stack.size() - 2].second) {
+      auto [right, h] = stack.back();
+      stack.pop_back();
+      int left = stack.back().first;
+      stack.pop_back();
+      stack.emplace_back(c.add({left, right}, false), h + 1);
+    }
+  }
+  REQUIRE(stack.size() == 1);
+  return stack[0].first;
+}
+
+// Runs the cluster until nothing is left: each worker in turn takes its
+// messages, then runs its first runnable task.
+void run_round_robin(Cluster& c) {
+  for (int guard = 0; c.busy(); ++guard) {
+    REQUIRE(guard < 1000000);
+    bool progress = false;
+    for (WorkerId w = 0; w < c.workers.size(); ++w) {
+      while (!c.workers[w].inbox.empty()) {
+        c.deliver(w);
+        progress = true;
+      }
+      progress |= c.run(w, 0);
+    }
+    REQUIRE(progress);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a tree on 3 workers keeps subtrees on one worker", "[scheduler-state]") {
+  for (bool co_assign : {true, false}) {
+    INFO((co_assign ? "with" : "without") << " co-assignment");
+    SchedulerOptions o = saturation(32);
+    o.co_assign = co_assign;
+    Cluster c(o, {1, 1, 1});
+    int root = add_tree(c, 256);
+    c.tasks[static_cast<std::size_t>(root)].wanted = true;
+    c.s.want(c.tasks[static_cast<std::size_t>(root)].id);
+    c.pump();
+    run_round_robin(c);
+    CHECK(c.tasks[static_cast<std::size_t>(root)].reported);
+    std::vector<int> per_worker(3, 0);
+    for (const Cluster::Task& t : c.tasks) {
+      CHECK(t.runs == 1);
+      ++per_worker[t.ran_on];
+    }
+    // Every worker took a fair share.
+    for (int n : per_worker) CHECK(n > 511 / 6);
+    if (co_assign) {
+      // A task whose two inputs ran on one worker ran there too.
+      for (const Cluster::Task& t : c.tasks) {
+        if (t.inputs.size() != 2) continue;
+        WorkerId l = c.tasks[static_cast<std::size_t>(t.inputs[0])].ran_on;
+        if (l == c.tasks[static_cast<std::size_t>(t.inputs[1])].ran_on) CHECK(t.ran_on == l);
+      }
+    }
+    c.s.release(c.tasks[static_cast<std::size_t>(root)].id);
+    c.pump();
+    CHECK(c.s.live_tasks() == 0);
+    // Roots go out in runs, so subtrees meet on another worker only near
+    // the top: few of the 510 inputs move.
+    CHECK(c.cross_inputs < 510 / 20);
+    // With co-assignment, most of the 255 sums are sent before their inputs
+    // are done, with no round trip through the scheduler.
+    if (co_assign) CHECK(c.coassigned > 255 * 9 / 10);
+    else CHECK(c.coassigned == 0);
+  }
+}
+
+TEST_CASE("roots are handed out by priority, up to the saturation", "[scheduler-state]") {
+  Scheduler c(saturation(4));
+  std::vector<TaskId> low, high;
+  for (int i = 0; i < 6; ++i) low.push_back(c.add({}, true, 0));
+  for (int i = 0; i < 6; ++i) high.push_back(c.add({}, true, 1));
+  for (TaskId t : low) CHECK(c.s.state(t) == TaskState::queued);
+  c.s.add_worker(1);
+  c.s.add_worker(1);
+  // Higher priority first, then graph order; each worker gets a run of four.
+  CHECK(c.take() == Instructions{assign(high[0], 0), assign(high[1], 0), assign(high[2], 0), assign(high[3], 0),
+                                 assign(high[4], 1), assign(high[5], 1), assign(low[0], 1), assign(low[1], 1)});
+  CHECK(c.s.processing_on(0) == 4);
+  CHECK(c.s.state(low[2]) == TaskState::queued);
+  // A worker is topped up when it is down to half its saturation, with a
+  // run of consecutive roots.
+  c.s.task_finished(high[0], 0, 1);
+  CHECK(c.take() == Instructions{in_memory(high[0], 0)});
+  c.s.task_finished(high[1], 0, 1);
+  CHECK(c.take() == Instructions{in_memory(high[1], 0), assign(low[2], 0), assign(low[3], 0)});
+  CHECK(c.s.processing_on(0) == 4);
+  c.s.task_finished(high[4], 1, 1);
+  c.s.task_finished(high[5], 1, 1);
+  CHECK(c.take() == Instructions{in_memory(high[4], 1), in_memory(high[5], 1), assign(low[4], 1), assign(low[5], 1)});
+}
+
+TEST_CASE("a ready task goes where most of its input bytes are", "[scheduler-state]") {
+  Scheduler c({}, {1, 1, 1});
+  TaskId small = c.s.add_data(0, 10);
+  TaskId big = c.s.add_data(1, 1000);
+  TaskId other = c.s.add_data(2, 600);
+  TaskId f = c.add({small, big, other, small});
+  CHECK(c.s.worker_of(f) == 1);
+  // Equal bytes: the less busy worker.
+  TaskId x = c.s.add_data(1, 50);
+  TaskId y = c.s.add_data(2, 50);
+  TaskId g = c.add({x, y});
+  CHECK(c.s.worker_of(g) == 2);
+  CHECK(c.take() == Instructions{in_memory(small, 0), in_memory(big, 1), in_memory(other, 2), assign(f, 1),
+                                 in_memory(x, 1), in_memory(y, 2), assign(g, 2)});
+}
+
+TEST_CASE("a restricted task runs only on its worker", "[scheduler-state]") {
+  Scheduler c(saturation(1), {1, 1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a}, false, 0, 1);  // its input runs on w0: no co-assignment
+  TaskId r = c.add({}, false, 0, 1);   // a restricted root skips the queue
+  TaskId q = c.add({}, false, 0, 1);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(r, 1), assign(q, 1)});
+  CHECK(c.s.state(b) == TaskState::waiting);
+  c.s.task_finished(a, 0, 1000);
+  CHECK(c.take() == Instructions{assign(b, 1)});
+  try {
+    c.add({}, false, 0, 2);
+    FAIL("no error");
+  } catch (const TransitionError& e) {
+    CHECK(e.id() == "scheduler.unknown-worker");
+  }
+}
+
+TEST_CASE("an idle worker steals from an overloaded one", "[scheduler-state]") {
+  Scheduler c(saturation(1), {1});
+  TaskId x = c.s.add_data(0, 1000);
+  std::vector<TaskId> fs;
+  for (int i = 0; i < 6; ++i) fs.push_back(c.add({x}, true));
+  Instructions got = c.take();
+  REQUIRE(got.size() == 7);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(got[i + 1] == assign(fs[i], 0));
+  // w1 joins with nothing to do, w0 has more than twice its saturation: the
+  // scheduler asks w0 for its lowest-priority task.
+  c.s.add_worker(1);
+  CHECK(c.take() == Instructions{steal(fs[5], 0)});
+  CHECK(c.s.processing_on(0) == 6);
+
+  SECTION("given up: the task moves to the thief") {
+    c.s.steal_response(fs[5], 0, true);
+    CHECK(c.take() == Instructions{assign(fs[5], 1)});
+    CHECK(c.s.worker_of(fs[5]) == 1);
+    CHECK(c.s.processing_on(0) == 5);
+    CHECK(c.s.processing_on(1) == 1);
+    // The thief is done: it asks again, for the next one.
+    c.s.task_finished(fs[5], 1, 4);
+    CHECK(c.take() == Instructions{in_memory(fs[5], 1), steal(fs[4], 0)});
+    c.s.steal_response(fs[4], 0, true);
+    CHECK(c.take() == Instructions{assign(fs[4], 1)});
+  }
+  SECTION("refused: the task stays") {
+    c.s.steal_response(fs[5], 0, false);
+    CHECK(c.take().empty());
+    CHECK(c.s.worker_of(fs[5]) == 0);
+    CHECK(c.s.processing_on(0) == 6);
+    c.s.task_finished(fs[5], 0, 4);
+    CHECK(c.take() == Instructions{in_memory(fs[5], 0)});
+    // An answer nobody asked for.
+    try {
+      c.s.steal_response(fs[5], 0, false);
+      FAIL("no error");
+    } catch (const TransitionError& e) {
+      CHECK(e.id() == "scheduler.bad-event");
+    }
+  }
+  SECTION("finished before the answer came") {
+    c.s.task_finished(fs[5], 0, 4);
+    c.s.steal_response(fs[5], 0, false);
+    CHECK(c.take() == Instructions{in_memory(fs[5], 0)});
+    CHECK(c.s.state(fs[5]) == TaskState::memory);
+  }
+}
+
+TEST_CASE("a collective task waits for an idle cluster, runs alone, then work resumes", "[scheduler-state]") {
+  Scheduler c({}, {1, 1});
+  TaskId x = c.s.add_data(1, 100);
+  TaskId a = c.add({});
+  TaskId b = c.add({x});
+  c.take();
+  CHECK(c.s.worker_of(a) == 0);
+  CHECK(c.s.worker_of(b) == 1);
+  TaskId coll = c.add({}, true, 0, kNoWorker, true);
+  TaskId r = c.add({}, true);       // a root: stays queued
+  TaskId d = c.add({x}, true);      // ready: held
+  TaskId e = c.add({coll}, true);   // needs the collective's result
+  CHECK(c.take().empty());
+  CHECK(c.s.state(r) == TaskState::queued);
+  CHECK(c.s.state(d) == TaskState::waiting);
+  c.s.task_finished(a, 0, 1);
+  CHECK(c.take() == Instructions{free_(a, 0), forget(a)});
+  c.s.task_finished(b, 1, 1);
+  CHECK(c.take() == Instructions{free_(b, 1), forget(b), assign(coll, kAllWorkers)});
+  CHECK(c.s.worker_of(coll) == kAllWorkers);
+  c.s.task_finished(coll, 1, 8);
+  CHECK(c.take() == Instructions{in_memory(coll, 1), assign(e, 1), assign(d, 1), assign(r, 0)});
+  CHECK(c.s.worker_of(coll) == 1);
+}
+
+TEST_CASE("an error errs everything that depends on it, naming the cause", "[scheduler-state]") {
+  Scheduler c({}, {1, 1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a});
+  TaskId d = c.add({b}, true);
+  TaskId e = c.add({a}, true);
+  TaskId ok = c.add({}, true);
+  c.take();
+  CHECK(c.s.worker_of(d) == 0);  // co-assigned with a
+  c.s.task_erred(a, 0);
+  CHECK(c.take() == Instructions{erred(e, a), erred(d, a), forget(b)});
+  for (TaskId t : {a, d, e}) CHECK(c.s.state(t) == TaskState::erred);
+  // The worker dropped the co-assigned tasks itself; only `ok` is left there.
+  CHECK(c.s.processing_on(0) == 1);
+  // A new task on an erred input errs at once; another reference hears of it.
+  TaskId f = c.add({d}, true);
+  CHECK(c.take() == Instructions{erred(f, a)});
+  c.s.want(d);
+  CHECK(c.take() == Instructions{erred(d, a)});
+  // The rest of the cluster carries on.
+  c.s.task_finished(ok, 0, 1);
+  CHECK(c.take() == Instructions{in_memory(ok, 0)});
+  // The cause lives as long as a task blames it.
+  for (TaskId t : {d, e, f}) c.s.release(t);
+  CHECK(c.take() == Instructions{forget(e), forget(f)});
+  CHECK(c.s.state(a) == TaskState::erred);
+  c.s.release(d);
+  CHECK(c.take() == Instructions{forget(d), forget(a)});
+  CHECK(c.s.live_tasks() == 1);
+}
+
+TEST_CASE("released results are freed and their ids reused", "[scheduler-state]") {
+  Scheduler c({}, {1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a}, true);
+  c.s.task_finished(a, 0, 1);
+  c.s.task_finished(b, 0, 1);
+  c.take();
+  CHECK(c.s.state(a) == TaskState::forgotten);
+  TaskId n = c.add({b});
+  CHECK(n == a);  // the smallest free id
+  CHECK(c.s.inputs_of(n).size() == 1);
+  c.s.release(b);  // n still needs it
+  CHECK(c.take() == Instructions{assign(n, 0)});
+  c.s.task_finished(n, 0, 1);
+  CHECK(c.take() == Instructions{free_(n, 0), forget(n), free_(b, 0), forget(b)});
+  CHECK(c.s.live_tasks() == 0);
+  CHECK(c.add({}) == 0);
+}
+
+TEST_CASE("a task released while it runs keeps its id until its worker answers", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.co_assign = false;
+  Scheduler c(o, {1});
+  TaskId a = c.add({}, true);
+  TaskId b = c.add({}, true);
+  c.take();
+  c.s.release(a);
+  c.s.release(b);
+  CHECK(c.take() == Instructions{free_(a, 0), free_(b, 0)});
+  CHECK(c.s.state(a) == TaskState::released);
+  CHECK(c.s.live_tasks() == 2);
+  TaskId n = c.add({});  // gets a fresh id, not a's
+  CHECK(n == 2);
+  c.take();
+  // a had started: its result comes, and is freed; b had not.
+  c.s.task_finished(a, 0, 1);
+  CHECK(c.take() == Instructions{free_(a, 0), forget(a)});
+  c.s.worker_released(b, 0);
+  CHECK(c.take() == Instructions{forget(b)});
+  CHECK(c.s.processing_on(0) == 1);
+  try {
+    c.s.task_finished(a, 0, 1);
+    FAIL("no error");
+  } catch (const TransitionError& e) {
+    CHECK(e.id() == "scheduler.unknown-task");
+  }
+}
+
+TEST_CASE("cancel drops a task and its dependents", "[scheduler-state]") {
+  Scheduler c({}, {1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a});
+  TaskId d = c.add({b}, true);
+  TaskId keep = c.add({a}, true);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0), assign(d, 0), assign(keep, 0)});
+  c.s.cancel(b);
+  CHECK(c.take() == Instructions{cancelled(d), free_(d, 0), free_(b, 0)});
+  CHECK(c.s.state(b) == TaskState::released);
+  c.s.release(d);  // a stale release of a cancelled task
+  c.s.worker_released(d, 0);
+  c.s.worker_released(b, 0);
+  CHECK(c.take() == Instructions{forget(d), forget(b)});
+  // a is still needed by keep.
+  c.s.task_finished(a, 0, 1);
+  c.s.task_finished(keep, 0, 1);
+  CHECK(c.take() == Instructions{in_memory(keep, 0), free_(a, 0), forget(a)});
+  c.s.cancel(keep);
+  CHECK(c.take() == Instructions{cancelled(keep), free_(keep, 0), forget(keep)});
+  CHECK(c.s.live_tasks() == 0);
+}
+
+TEST_CASE("events that cannot happen throw with the task's story", "[scheduler-state]") {
+  Scheduler c(saturation(1), {1, 1});
+  TaskId a = c.add({}, true);  // on w0
+  TaskId q = c.add({});        // on w1
+  TaskId r = c.add({});        // queued
+  TaskId b = c.add({r});       // waiting
+  CHECK(c.s.state(b) == TaskState::waiting);
+  auto error = [](auto&& f) -> TransitionError {
+    try {
+      f();
+    } catch (const TransitionError& e) {
+      return e;
+    }
+    FAIL("no TransitionError");
+    throw;
+  };
+  TransitionError e = error([&] { c.s.task_finished(b, 0, 1); });
+  CHECK(e.id() == "scheduler.bad-transition");
+  CHECK(std::string(e.what()) ==
+        "[weft.scheduler.bad-transition] task 3: waiting -> memory is not allowed (task_finished w0); "
+        "story: id 3: released -> waiting (add_task)");
+  e = error([&] { c.s.task_finished(a, 1, 1); });
+  CHECK(e.id() == "scheduler.bad-event");
+  CHECK(std::string(e.what()) ==
+        "[weft.scheduler.bad-event] task_finished from w1 for task 0, which is processing on w0; story: id 0: "
+        "released -> waiting (add_task); waiting -> queued (queue); queued -> processing (queue w0)");
+  c.s.task_finished(a, 0, 1);
+  e = error([&] { c.s.task_finished(a, 0, 1); });
+  CHECK(e.id() == "scheduler.bad-transition");
+  CHECK_THAT(e.what(), Catch::Contains("task 0: memory -> memory is not allowed (task_finished w0)"));
+  CHECK(error([&] { c.s.task_erred(a, 0); }).id() == "scheduler.bad-transition");
+  CHECK(error([&] { c.s.task_finished(9, 0, 1); }).id() == "scheduler.unknown-task");
+  CHECK(error([&] { c.s.task_finished(a, 5, 1); }).id() == "scheduler.unknown-worker");
+  CHECK(error([&] { c.s.release(q); }).id() == "scheduler.bad-event");
+  CHECK(error([&] { c.s.worker_released(q, 1); }).id() == "scheduler.bad-event");
+  CHECK(error([&] { c.s.steal_response(q, 1, true); }).id() == "scheduler.bad-event");
+  CHECK(error([&] { c.add({42}); }).id() == "scheduler.unknown-task");
+  // r started on w0 once a finished there: b followed it.
+  CHECK(c.s.story(b) == "id 3: released -> waiting (add_task); waiting -> processing (co-assign w0)");
+  CHECK_THROWS_AS(c.s.add_worker(0), weft::ValueError);
+}
+
+TEST_CASE("random graphs on simulated workers: each task runs once, after its inputs", "[scheduler-state]") {
+  auto seed = static_cast<unsigned>(GENERATE(range(1, 41)));
+  std::mt19937 rng(seed);
+  auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  SchedulerOptions o = saturation(static_cast<std::uint32_t>(1 + pick(4)));
+  o.co_assign = pick(4) != 0;
+  std::vector<std::uint32_t> threads(1 + pick(4));
+  for (auto& n : threads) n = static_cast<std::uint32_t>(1 + pick(3));
+  Cluster c(o, threads);
+  bool with_errors = seed % 4 == 0;
+  INFO("seed " << seed << ", " << threads.size() << " workers, saturation " << o.worker_saturation
+               << (o.co_assign ? "" : ", no co-assignment") << (with_errors ? ", with errors" : ""));
+
+  // Three submissions; later ones also use results the client still holds.
+  const int batches = 3;
+  int batch = 0;
+  auto submit = [&] {
+    auto first = static_cast<int>(c.tasks.size());
+    auto n = static_cast<int>(20 + pick(80));
+    std::vector<std::vector<int>> inputs(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      std::size_t k = pick(5) == 0 ? 0 : pick(4);
+      for (std::size_t j = 0; j < k && i > 0; ++j) {
+        int in = first + static_cast<int>(pick(static_cast<std::size_t>(i)));
+        if (pick(6) == 0) {  // an older result the client holds
+          auto old = static_cast<int>(pick(c.tasks.size() + 1));
+          if (old < first) {
+            const Cluster::Task& t = c.tasks[static_cast<std::size_t>(old)];
+            if (t.wanted && t.id != kNoTask) in = old;
+          }
+        }
+        inputs[static_cast<std::size_t>(i)].push_back(in);
+      }
+    }
+    // What nothing in this submission uses is wanted (the graph's outputs), and some more.
+    std::vector<bool> used(static_cast<std::size_t>(n), false);
+    for (const auto& ins : inputs)
+      for (int in : ins)
+        if (in >= first) used[static_cast<std::size_t>(in - first)] = true;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      WorkerId restriction = pick(20) == 0 ? static_cast<WorkerId>(pick(threads.size())) : kNoWorker;
+      c.add(inputs[i], !used[i] || pick(5) == 0, static_cast<std::int32_t>(pick(3)) - 1, restriction);
+    }
+    ++batch;
+  };
+  submit();
+  for (int guard = 0;; ++guard) {
+    REQUIRE(guard < 100000);
+    c.check_processing();
+    std::size_t action = pick(10);
+    if (batch < batches && action == 0) {
+      submit();
+      continue;
+    }
+    auto w = static_cast<WorkerId>(pick(c.workers.size()));
+    if (action < 5 && !c.workers[w].inbox.empty()) {
+      c.deliver(w);
+    } else if (c.run(w, pick(1000), with_errors && pick(15) == 0)) {
+      continue;
+    } else if (!c.busy()) {
+      if (batch < batches) {
+        submit();
+        continue;
+      }
+      break;
+    }
+  }
+  // Each task ran at most once, after its inputs (checked as it ran); none
+  // with a failed input ran; every task the client wanted, or that a wanted
+  // task needed, ran unless an input failed.
+  std::vector<bool> needed(c.tasks.size(), false);
+  for (std::size_t l = c.tasks.size(); l-- > 0;) {
+    const Cluster::Task& t = c.tasks[l];
+    needed[l] = needed[l] || (t.wanted && !c.doomed(static_cast<int>(l)));
+    if (needed[l])
+      for (int i : t.inputs) needed[static_cast<std::size_t>(i)] = true;
+  }
+  for (std::size_t l = 0; l < c.tasks.size(); ++l) {
+    const Cluster::Task& t = c.tasks[l];
+    bool input_failed = std::any_of(t.inputs.begin(), t.inputs.end(), [&](int i) { return c.doomed(i); });
+    CHECK(t.runs <= 1);
+    if (input_failed) CHECK(t.runs == 0);
+    else if (needed[l]) CHECK(t.runs == 1);
+    if (!with_errors) CHECK(t.runs == 1);
+    if (t.wanted) CHECK(t.reported);
+  }
+  // The client lets go: everything is forgotten, and every id came back.
+  for (Cluster::Task& t : c.tasks) {
+    if (!t.wanted) continue;
+    c.s.release(t.id);
+    c.pump();
+  }
+  CHECK(c.s.live_tasks() == 0);
+  CHECK(std::all_of(c.logical_of.begin(), c.logical_of.end(), [](int l) { return l == -1; }));
+  for (WorkerId w = 0; w < c.workers.size(); ++w) CHECK(c.s.processing_on(w) == 0);
+}
+
+TEST_CASE("random graphs with cancels and releases before they run", "[scheduler-state]") {
+  auto seed = static_cast<unsigned>(GENERATE(range(100, 120)));
+  std::mt19937 rng(seed);
+  auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  Cluster c(saturation(2), {1, 2, 1});
+  INFO("seed " << seed);
+  for (int i = 0; i < 150; ++i) {
+    std::vector<int> inputs;
+    for (std::size_t k = pick(4); k > 0 && i > 0; --k) {
+      auto in = static_cast<int>(pick(static_cast<std::size_t>(i)));
+      if (c.tasks[static_cast<std::size_t>(in)].id == kNoTask) continue;
+      if (c.s.state(c.tasks[static_cast<std::size_t>(in)].id) == TaskState::released) continue;
+      inputs.push_back(in);
+    }
+    c.add(inputs, true);
+  }
+  for (int guard = 0; c.busy(); ++guard) {
+    REQUIRE(guard < 100000);
+    c.check_processing();
+    auto w = static_cast<WorkerId>(pick(c.workers.size()));
+    std::size_t action = pick(20);
+    auto l = static_cast<std::size_t>(pick(c.tasks.size()));
+    Cluster::Task& t = c.tasks[l];
+    bool held = !t.released && t.id != kNoTask;
+    if (action == 0 && held) {
+      t.released = true;
+      c.s.release(t.id);
+      c.pump();
+    } else if (action == 1 && held) {
+      // Cancelling drops the client's references to the task and to what
+      // depends on it through tasks the scheduler still knows.
+      auto known = [&](std::size_t i) {
+        TaskId id = c.tasks[i].id;
+        return id != kNoTask && c.s.state(id) != TaskState::released;
+      };
+      std::vector<bool> gone(c.tasks.size(), false);
+      gone[l] = true;
+      for (std::size_t i = l + 1; i < c.tasks.size(); ++i)
+        for (int in : c.tasks[i].inputs)
+          gone[i] = gone[i] || (known(i) && known(static_cast<std::size_t>(in)) && gone[static_cast<std::size_t>(in)]);
+      c.s.cancel(t.id);
+      for (std::size_t i = 0; i < c.tasks.size(); ++i)
+        if (gone[i]) c.tasks[i].released = true;
+      c.pump();
+    } else if (action < 10 && !c.workers[w].inbox.empty()) {
+      c.deliver(w);
+    } else {
+      c.run(w, pick(1000));
+    }
+  }
+  for (Cluster::Task& t : c.tasks) {
+    CHECK(t.runs <= 1);
+    if (!t.released) {
+      CHECK(t.runs == 1);
+      c.s.release(t.id);
+      c.pump();
+    }
+  }
+  CHECK(c.s.live_tasks() == 0);
+  for (WorkerId w = 0; w < c.workers.size(); ++w) CHECK(c.s.processing_on(w) == 0);
+}
