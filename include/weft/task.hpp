@@ -62,6 +62,11 @@ class Task {
   /// throws TypeError "type.not-serializable" naming the task type; so do
   /// CallTask and ConstantTask for a function or value that cannot travel.
   virtual void encode(std::vector<std::byte>& out) const;
+  /// A collective step (weft/collective.hpp): it runs on every worker rank at once.
+  virtual bool collective() const noexcept { return false; }
+  /// Collective steps: turns the per-rank results (in rank order) into the
+  /// one result dependents see. The base throws TypeError "type.not-collective".
+  virtual Value combine(std::vector<Value>&& parts) const;
 
  protected:
   Task(Key key, bool cheap) : key_(std::move(key)), cheap_(cheap) {}
@@ -89,7 +94,15 @@ Ref<T> ref(Key key) {
 template <class T>
 class Delayed;
 
+struct CollectiveContext;
+
 namespace detail {
+
+/// The placeholder argument of a collective step (weft/collective.hpp).
+struct CollectiveSlot {};
+/// The context of the collective step this thread is running on a worker
+/// rank; null elsewhere (local schedulers run a collective as one rank).
+const CollectiveContext* running_collective() noexcept;
 
 /// The number of dependencies of an argument type when it is known at
 /// compile time; kDynamicDeps for containers of Delayed.
@@ -281,16 +294,36 @@ class CallTask final : public Task {
     if constexpr (kSerializable) static_cast<void>(detail::TaskRegistration<CallTask>::done);
   }
 
+  /// A collective step takes the context as its first argument.
+  static constexpr bool kCollective = (std::is_same_v<A, detail::CollectiveSlot> || ...);
+  using Part = std::conditional_t<std::is_void_v<Result>, None, std::remove_cvref_t<Result>>;
+
   Value run(std::span<const Value* const> inputs) const override {
-    return detail::call_to_value<Result>([&]() -> decltype(auto) {
+    Value v = detail::call_to_value<Result>([&]() -> decltype(auto) {
       return [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
         return std::invoke(fn_, detail::ArgTraits<A>::load(std::get<I>(args_), inputs)...);
       }(std::index_sequence_for<A...>{});
     });
+    // On worker ranks each rank's part goes to combine(); elsewhere the step
+    // ran as the only rank.
+    if constexpr (kCollective)
+      if (!detail::running_collective()) return Value::of(std::vector<Part>{v.template take<Part>()});
+    return v;
   }
   const std::type_info* result_type() const noexcept override {
-    if constexpr (std::is_void_v<Result>) return &typeid(None);
-    else return &typeid(std::remove_cvref_t<Result>);
+    if constexpr (kCollective) return &typeid(std::vector<Part>);
+    else return &typeid(Part);
+  }
+  bool collective() const noexcept override { return kCollective; }
+  Value combine(std::vector<Value>&& parts) const override {
+    if constexpr (kCollective) {
+      std::vector<Part> all;
+      all.reserve(parts.size());
+      for (Value& p : parts) all.push_back(p.template take<Part>());
+      return Value::of(std::move(all));
+    } else {
+      return Task::combine(std::move(parts));
+    }
   }
   void encode(std::vector<std::byte>& out) const override {
     if constexpr (!kSerializable) {

@@ -3,6 +3,7 @@
 
 #include "weft/callbacks.hpp"
 #include "weft/client.hpp"
+#include "weft/collective.hpp"
 #include "weft/compute.hpp"
 #include "weft/config.hpp"
 #include "weft/delayed.hpp"

@@ -251,6 +251,10 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
   // fused or inlined into their dependents.
   std::vector<std::uint8_t> pinned = is_root;
   for (const Task* t : walker.external) pinned[walker.slot_id[walker.slot_of(*t)]] = 1;
+  // Collective steps run on every worker: fusing one with ordinary work would
+  // run that work on every worker too.
+  for (std::uint32_t id = 0; id < n; ++id)
+    if (walker.slot_task[walker.order[id]]->collective()) pinned[id] = 1;
   auto task_of = [&](std::uint32_t id) { return walker.slot_task[walker.order[id]]; };
 
   // Optimisation: programs only for nodes that fusion or inlining touches.
@@ -312,7 +316,7 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
       }
     }
     for (std::uint32_t id = 0; id < n; ++id) {
-      if (absorbed[id]) continue;
+      if (absorbed[id] || task_of(id)->collective()) continue;
       std::uint32_t a;
       if (program_of[id] < 0) {
         if (dep_offsets[id + 1] - dep_offsets[id] != 1) continue;

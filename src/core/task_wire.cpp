@@ -138,6 +138,10 @@ void Task::encode(std::vector<std::byte>&) const {
                                           "' does not override Task::encode");
 }
 
+Value Task::combine(std::vector<Value>&&) const {
+  throw TypeError("not-collective", "task '" + key().str() + "' is not a collective step: it has no per-rank results to combine");
+}
+
 void ConstantTask::encode(std::vector<std::byte>& out) const {
   const Encoded e = weft::encode(value_);
   append(out, static_cast<std::uint64_t>(e.header.size()));

@@ -179,6 +179,13 @@ ExternalResolver ClientImpl::resolver(std::vector<TaskPtr>& keep) {
   };
 }
 
+void ClientImpl::settle(std::span<const TaskPtr> future_tasks) {
+  std::vector<FutureStatePtr> states;
+  states.reserve(future_tasks.size());
+  for (const TaskPtr& t : future_tasks) states.push_back(static_cast<const FutureTask&>(*t).state());
+  gather(states);
+}
+
 std::vector<FutureStatePtr> ClientImpl::root_states(const ExecPlan& plan) {
   // One state per root unit; a root listed twice shares it.
   std::vector<FutureStatePtr> states(plan.root_units.size());
@@ -225,6 +232,7 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
     s.inputs.assign(ins.begin(), ins.end());
     s.priority = options.priority;
     s.restriction = restriction;
+    s.collective = plan.task[u]->collective();
   }
   std::vector<FutureStatePtr> states = root_states(plan);
   for (std::size_t i = 0; i < states.size(); ++i) {

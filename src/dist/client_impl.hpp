@@ -90,6 +90,8 @@ class ClientImpl {
     changed_.wait(lock, [&] { return done() || terminated_; });
     if (!done()) throw_terminated();
   }
+  /// Waits for the futures behind FutureTasks made by resolver() and fetches their values.
+  void settle(std::span<const TaskPtr> future_tasks);
   /// Finds live futures by key for build_plan; the tasks it makes are kept in `keep`.
   ExternalResolver resolver(std::vector<TaskPtr>& keep);
   /// weft::compute with the distributed scheduler: runs the plan's units as
@@ -113,6 +115,7 @@ class ClientImpl {
     FutureStatePtr future;                 ///< the client wants this one
     std::int32_t priority = 0;
     dist::WorkerId restriction = dist::kNoWorker;
+    bool collective = false;
   };
   struct Request {
     enum class Kind : std::uint8_t { submit, release, gather, cancel, scatter, run, call, stop };
@@ -144,6 +147,7 @@ class ClientImpl {
   void handle_message(dist::InMessage& m);
   void apply_instructions();
   bool send_batches();
+  void write_assign(dist::BatchWriter& w, dist::TaskId task, bool collective);
   dist::BatchWriter& to_worker(dist::WorkerId w);
 
   struct Record {

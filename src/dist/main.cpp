@@ -49,6 +49,7 @@ struct Runtime {
   std::unique_ptr<detail::ClientImpl> client_impl;
   std::unique_ptr<Client> client;
   std::unique_ptr<dist::Transport> worker_transport;
+  MPI_Comm workers = MPI_COMM_NULL;  // the worker ranks, for collective steps
   unsigned worker_threads = 1;
 };
 
@@ -129,6 +130,9 @@ void init(int& argc, char**& argv) {
   int ranks_on_node = 1;
   MPI_Comm_size(node, &ranks_on_node);
   MPI_Comm_free(&node);
+  // Collective steps get a communicator of the workers alone (rank 0 runs
+  // the client and never takes part).
+  MPI_Comm_split(MPI_COMM_WORLD, rt.rank == 0 ? MPI_UNDEFINED : 0, rt.rank, &rt.workers);
   if (auto path = config::get_optional<std::string>("distributed.scheduler-file"))
     write_scheduler_file(rt, *path, static_cast<unsigned>(ranks_on_node));
   dist::install_stop_signals();
@@ -162,7 +166,7 @@ Client& client() {
 int serve() {
   Runtime& rt = runtime();
   if (!rt.worker_transport) throw RuntimeError("not-worker", "weft::serve() runs on worker ranks only");
-  dist::Worker worker(*rt.worker_transport, rt.worker_threads);
+  dist::Worker worker(*rt.worker_transport, rt.worker_threads, rt.workers);
   return worker.serve();
 }
 
@@ -173,6 +177,7 @@ int finalize(int status) {
   if (rt.client_impl && rt.client_impl->distributed()) rt.client_impl->shutdown(status);
   rt.client_impl.reset();
   rt.worker_transport.reset();
+  if (rt.workers != MPI_COMM_NULL) MPI_Comm_free(&rt.workers);
   if (rt.mpi) MPI_Finalize();
   config::clear_cli();
   rt = Runtime{};

@@ -12,6 +12,8 @@
 //     compute   task, priority(i32), ninputs, {input, holder}*, nsteps, steps
 //               (a unit: nsteps tasks in wire form; each step's arguments
 //               as {index, local(u8)} pairs: see UnitProgram)
+//     collective  as compute: every worker gets it, and runs it together
+//               once all have their inputs (weft/collective.hpp)
 //     free      task
 //     steal     task
 //     gather    task          (send the value to rank 0)
@@ -47,7 +49,7 @@
 namespace weft::dist {
 
 enum class Op : std::uint8_t {
-  compute = 1, free, steal, gather, store, run, stop,
+  compute = 1, collective, free, steal, gather, store, run, stop,
   hello, done, erred, released, stolen, ran,
   fetch, data, missing,
 };

@@ -95,6 +95,7 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           spec.inputs = inputs;
           spec.user_priority = s.priority;
           spec.restriction = s.restriction;
+          spec.collective = s.collective;
           spec.wanted = s.future != nullptr;
           // Record first: add_task may already have decided where it runs.
           TaskId id = state_->add_task(spec);
@@ -261,22 +262,10 @@ void ClientImpl::apply_instructions() {
   for (const Instruction& ins : instructions_) {
     switch (ins.kind) {
       case Instruction::Kind::assign: {
-        if (ins.worker == dist::kAllWorkers) {
-          std::fprintf(stderr, "weft: rank 0: fatal: collective tasks are not supported yet\n");
-          MPI_Abort(transport_->comm(), 70);
-        }
-        const Record& rec = records_[ins.task];
-        BatchWriter& w = to_worker(ins.worker);
-        w.op(Op::compute);
-        w.put(ins.task);
-        w.put(rec.priority);
-        std::span<const TaskId> inputs = state_->inputs_of(ins.task);
-        w.put(static_cast<std::uint32_t>(inputs.size()));
-        for (TaskId input : inputs) {
-          w.put(input);
-          w.put(state_->worker_of(input));
-        }
-        w.bytes(rec.wire);
+        // A collective goes to every worker; they run it together.
+        const bool everyone = ins.worker == dist::kAllWorkers;
+        for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w)
+          if (everyone || w == ins.worker) write_assign(to_worker(w), ins.task, everyone);
         break;
       }
       case Instruction::Kind::free: {
@@ -324,6 +313,20 @@ void ClientImpl::apply_instructions() {
   }
   if (reported) changed_.notify_all();
   instructions_.clear();
+}
+
+void ClientImpl::write_assign(BatchWriter& w, TaskId task, bool collective) {
+  const Record& rec = records_[task];
+  w.op(collective ? Op::collective : Op::compute);
+  w.put(task);
+  w.put(rec.priority);
+  std::span<const TaskId> inputs = state_->inputs_of(task);
+  w.put(static_cast<std::uint32_t>(inputs.size()));
+  for (TaskId input : inputs) {
+    w.put(input);
+    w.put(state_->worker_of(input));
+  }
+  w.bytes(rec.wire);
 }
 
 bool ClientImpl::send_batches() {

@@ -30,6 +30,8 @@ class UnitProgram {
   explicit UnitProgram(std::span<const std::byte> wire);
   /// Runs the unit; a failing step throws TaskError naming that step's key.
   Value run(std::span<const Value* const> inputs) const;
+  /// A collective step: the per-rank results (rank order) as one result.
+  Value combine(std::vector<Value>&& parts) const { return steps_.back().task->combine(std::move(parts)); }
   /// The key of the unit's last task (the one the scheduler knows it by).
   const Key& key() const noexcept { return steps_.back().task->key(); }
 

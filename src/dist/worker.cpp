@@ -3,15 +3,67 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <exception>
 #include <typeinfo>
 
+#include "weft/collective.hpp"
 #include "weft/detail/demangle.hpp"
 #include "weft/error.hpp"
 
-namespace weft::dist {
+namespace weft {
+namespace detail {
+namespace {
+thread_local const CollectiveContext* current_collective = nullptr;
+}  // namespace
+const CollectiveContext* running_collective() noexcept { return current_collective; }
+}  // namespace detail
+
+namespace dist {
 
 namespace {
+
+// `text` of rank `root` on every rank of `comm`.
+std::string broadcast_text(std::string text, int root, MPI_Comm comm) {
+  auto size = static_cast<std::uint64_t>(text.size());
+  MPI_Bcast(&size, 1, MPI_UINT64_T, root, comm);
+  text.resize(size);
+  MPI_Bcast(text.data(), static_cast<int>(size), MPI_CHAR, root, comm);
+  return text;
+}
+
+// A Value as one byte string: [u64 header size][header][u64 nbuffers]{[u64 size][bytes]}*.
+std::vector<std::byte> flatten(const Value& v) {
+  Encoded e = encode(v);
+  std::vector<std::byte> out;
+  auto put = [&](std::uint64_t n) { detail::append_bytes(out, &n, sizeof n); };
+  put(e.header.size());
+  out.insert(out.end(), e.header.begin(), e.header.end());
+  put(e.buffers.size());
+  for (std::span<const std::byte> b : e.buffers) {
+    put(b.size());
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
+}
+
+Value unflatten(std::span<const std::byte> in) {
+  auto take = [&](std::size_t n) {
+    if (n > in.size()) throw RuntimeError("bad-message", "a collective step's part is cut short");
+    std::span<const std::byte> out = in.first(n);
+    in = in.subspan(n);
+    return out;
+  };
+  auto u64 = [&] {
+    std::uint64_t n;
+    std::memcpy(&n, take(sizeof n).data(), sizeof n);
+    return n;
+  };
+  std::span<const std::byte> header = take(u64());
+  std::vector<std::span<const std::byte>> buffers(u64());
+  for (auto& b : buffers) b = take(u64());
+  return decode(header, buffers);
+}
 
 // The demangled type and message of a failed task's original exception.
 std::pair<std::string, std::string> describe(const TaskError& e) {
@@ -28,8 +80,8 @@ std::pair<std::string, std::string> describe(const TaskError& e) {
 
 }  // namespace
 
-Worker::Worker(Transport& transport, unsigned nthreads)
-    : transport_(transport), self_(static_cast<WorkerId>(transport.rank() - 1)) {
+Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers)
+    : transport_(transport), self_(static_cast<WorkerId>(transport.rank() - 1)), workers_(workers) {
   threads_.reserve(nthreads);
   for (unsigned i = 0; i < std::max(1u, nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
 }
@@ -51,6 +103,7 @@ int Worker::serve() {
   transport_.send(0, kBatchTag, hello.take().body);
   while (!stop_received_) {
     bool busy = transport_.poll(on_message);
+    busy |= progress_collective();
     busy |= flush_outgoing();
     transport_.idle(busy);
   }
@@ -70,7 +123,8 @@ void Worker::handle(InMessage& m) {
   BatchReader in(m.body, m.buffers, m.source);
   while (!in.at_end()) {
     switch (in.op()) {
-      case Op::compute: on_compute(in); break;
+      case Op::compute: on_compute(in, false); break;
+      case Op::collective: on_compute(in, true); break;
       case Op::free: on_free(in.get<TaskId>()); break;
       case Op::steal: on_steal(in.get<TaskId>()); break;
       case Op::gather:
@@ -96,9 +150,10 @@ void Worker::handle(InMessage& m) {
   }
 }
 
-void Worker::on_compute(BatchReader& in) {
+void Worker::on_compute(BatchReader& in, bool collective) {
   auto task = in.get<TaskId>();
   Assigned a;
+  a.collective = collective;
   a.priority = in.get<std::int32_t>();
   auto ninputs = in.get<std::uint32_t>();
   std::vector<std::pair<TaskId, WorkerId>> holders(ninputs);
@@ -145,6 +200,11 @@ void Worker::on_compute(BatchReader& in) {
 }
 
 void Worker::make_ready(TaskId task, Assigned& a) {
+  if (a.collective) {
+    collective_ready_ = task;  // the comm thread runs it (it alone makes MPI calls)
+    transport_.wake();
+    return;
+  }
   ready_.push(ReadyItem{a.priority, task});
   work_ready_.notify_one();
 }
@@ -252,6 +312,121 @@ void Worker::on_run(BatchReader& in) {
     w.string(type);
     w.string(message);
   }
+}
+
+void Worker::run_collective(TaskId task) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(workers_, &rank);
+  MPI_Comm_size(workers_, &size);
+  std::shared_ptr<const UnitProgram> program;
+  std::vector<std::shared_ptr<const Value>> held;
+  {
+    std::lock_guard lock(mutex_);
+    Assigned& a = assigned_.at(task);
+    program = a.program;
+    for (TaskId input : a.inputs) held.push_back(store_.at(input).value);
+  }
+  std::vector<const Value*> args;
+  for (const auto& v : held) args.push_back(v.get());
+
+  // Run this rank's part, and encode it while failures can still be agreed on.
+  std::vector<std::byte> part;
+  std::string key, type, message;
+  CollectiveContext ctx{workers_, rank, size};
+  detail::current_collective = &ctx;
+  try {
+    part = flatten(program->run(args));
+  } catch (const TaskError& e) {
+    key = e.key();
+    std::tie(type, message) = describe(e);
+  } catch (const std::exception& e) {
+    key = program->key().str();
+    type = detail::demangle(typeid(e));
+    message = e.what();
+  }
+  detail::current_collective = nullptr;
+  held.clear();
+
+  // Every rank learns whether any failed (the lowest failing rank's error wins),
+  // so none is left waiting in the gather below.
+  int mine = key.empty() ? size : rank, first = size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, workers_);
+  Value result;
+  if (first < size) {
+    key = broadcast_text(key, first, workers_);
+    type = broadcast_text(type, first, workers_);
+    message = broadcast_text(message, first, workers_) + " (in the collective step on worker rank " +
+              std::to_string(first + 1) + ")";
+  } else {
+    // The parts meet on the first worker, in rank order.
+    int count = static_cast<int>(part.size());
+    std::vector<int> counts(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+    MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, workers_);
+    std::vector<std::byte> all;
+    if (rank == 0) {
+      for (int r = 1; r < size; ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+      all.resize(static_cast<std::size_t>(offsets.back() + counts.back()));
+    }
+    MPI_Gatherv(part.data(), count, MPI_BYTE, all.data(), counts.data(), offsets.data(), MPI_BYTE, 0, workers_);
+    if (rank == 0) {
+      try {
+        std::vector<Value> parts;
+        for (int r = 0; r < size; ++r)
+          parts.push_back(unflatten(std::span(all).subspan(static_cast<std::size_t>(offsets[r]),
+                                                           static_cast<std::size_t>(counts[r]))));
+        result = program->combine(std::move(parts));
+      } catch (const std::exception& e) {
+        key = program->key().str();
+        type = detail::demangle(typeid(e));
+        message = e.what();
+      }
+    }
+  }
+
+  std::lock_guard lock(mutex_);
+  auto it = assigned_.find(task);
+  release_replicas(it->second.inputs);
+  assigned_.erase(it);
+  if (rank != 0) return;  // the first worker holds the result and answers for all
+  if (key.empty()) {
+    Stored s;
+    s.nbytes = result.nbytes();
+    s.value = std::make_shared<const Value>(std::move(result));
+    to_scheduler_.op(Op::done);
+    to_scheduler_.put(task);
+    to_scheduler_.put(s.nbytes);
+    store_.insert_or_assign(task, std::move(s));
+    satisfy(task);
+  } else {
+    to_scheduler_.op(Op::erred);
+    to_scheduler_.put(task);
+    to_scheduler_.string(key);
+    to_scheduler_.string(type);
+    to_scheduler_.string(message);
+    drop_waiters(task);
+  }
+}
+
+bool Worker::progress_collective() {
+  TaskId task;
+  {
+    std::lock_guard lock(mutex_);
+    task = collective_ready_;
+  }
+  if (task == kNoTask) return false;
+  if (collective_barrier_ == MPI_REQUEST_NULL) {
+    MPI_Ibarrier(workers_, &collective_barrier_);
+    return true;
+  }
+  int done = 0;
+  MPI_Test(&collective_barrier_, &done, MPI_STATUS_IGNORE);
+  if (!done) return false;
+  {
+    std::lock_guard lock(mutex_);
+    collective_ready_ = kNoTask;
+  }
+  run_collective(task);
+  return true;
 }
 
 void Worker::satisfy(TaskId task) {
@@ -366,4 +541,5 @@ void Worker::compute_loop() {
   }
 }
 
-}  // namespace weft::dist
+}  // namespace dist
+}  // namespace weft

@@ -24,7 +24,8 @@ namespace weft::dist {
 
 class Worker {
  public:
-  Worker(Transport& transport, unsigned nthreads);
+  /// `workers` is the worker ranks' own communicator (collective steps).
+  Worker(Transport& transport, unsigned nthreads, MPI_Comm workers);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -40,6 +41,7 @@ class Worker {
     std::int32_t priority = 0;
     std::uint32_t missing = 0;  // inputs not yet in the store
     bool running = false;
+    bool collective = false;
   };
   struct Stored {
     std::shared_ptr<const Value> value;
@@ -57,7 +59,11 @@ class Worker {
   };
 
   void handle(InMessage& m);
-  void on_compute(BatchReader& in);
+  void on_compute(BatchReader& in, bool collective);
+  // Comm thread: the collective step whose inputs are all here waits for the
+  // other workers (a nonblocking barrier, so fetches keep being served), then runs.
+  bool progress_collective();
+  void run_collective(TaskId task);
   void on_free(TaskId task);
   void on_steal(TaskId task);
   void send_value(int dest, TaskId task);
@@ -77,6 +83,7 @@ class Worker {
 
   Transport& transport_;
   const WorkerId self_;
+  MPI_Comm workers_;
   std::vector<std::thread> threads_;
 
   std::mutex mutex_;  // everything below, shared by the comm and compute threads
@@ -87,11 +94,13 @@ class Worker {
   std::priority_queue<ReadyItem> ready_;
   BatchWriter to_scheduler_;
   bool stopping_ = false;
+  TaskId collective_ready_ = kNoTask;  // a collective step with all its inputs here
 
   // Comm thread only.
   std::unordered_map<int, BatchWriter> to_rank_;
   std::unordered_set<TaskId> fetching_;
   bool stop_received_ = false;
+  MPI_Request collective_barrier_ = MPI_REQUEST_NULL;
   int status_ = 0;
 };
 

@@ -256,6 +256,64 @@ TEST_CASE("tasks that cannot travel are refused at submission", "[runtime]") {
   CHECK(client().submit([](long x) { return x * 2; }, 21L).result() == 42);
 }
 
+namespace {
+// Each rank's place in the worker communicator, checked with an MPI call on it.
+std::vector<int> where_in(const weft::CollectiveContext& ctx, long offset) {
+  int total = ctx.rank;
+  if (ctx.comm != MPI_COMM_NULL) MPI_Allreduce(&ctx.rank, &total, 1, MPI_INT, MPI_SUM, ctx.comm);
+  return {ctx.rank, ctx.size, total, static_cast<int>(offset), weft::rank()};
+}
+double chunk_sum(const weft::CollectiveContext& ctx, const std::vector<double>& v) {
+  // Each rank sums its share; the parts add up to the whole.
+  std::size_t n = v.size(), lo = n * static_cast<std::size_t>(ctx.rank) / static_cast<std::size_t>(ctx.size),
+              hi = n * static_cast<std::size_t>(ctx.rank + 1) / static_cast<std::size_t>(ctx.size);
+  return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(lo), v.begin() + static_cast<std::ptrdiff_t>(hi), 0.0);
+}
+int fail_on_last(const weft::CollectiveContext& ctx) {
+  if (ctx.rank == ctx.size - 1) throw std::runtime_error("the last rank refuses");
+  return ctx.rank;
+}
+}  // namespace
+
+TEST_CASE("collective steps run on every worker at once, between ordinary tasks", "[runtime]") {
+  const int n = std::max(client().nworkers(), 1);
+  // Ordinary tasks before, an input from a future, more tasks after.
+  std::vector<long> items(40);
+  std::iota(items.begin(), items.end(), 0L);
+  auto before = client().map(inc, items);
+  auto offset = client().submit(inc, 6L);
+  std::vector<std::vector<int>> parts = weft::collective(where_in)(offset).compute();
+  REQUIRE(parts.size() == static_cast<std::size_t>(n));
+  for (int r = 0; r < n; ++r) {
+    CHECK(parts[static_cast<std::size_t>(r)][0] == r);
+    CHECK(parts[static_cast<std::size_t>(r)][1] == n);
+    CHECK(parts[static_cast<std::size_t>(r)][2] == n * (n - 1) / 2);
+    CHECK(parts[static_cast<std::size_t>(r)][3] == 7);
+    CHECK(parts[static_cast<std::size_t>(r)][4] == (distributed() ? r + 1 : 0));
+  }
+  auto after = client().map(inc, items);
+  CHECK(client().gather(before) == client().gather(after));
+
+  // Inside a graph: an ordinary task reads the gathered parts.
+  auto data = weft::delayed(ramp)(10000L);
+  auto sums = weft::collective(chunk_sum)(data);
+  auto whole = weft::delayed([](const std::vector<double>& s) { return std::accumulate(s.begin(), s.end(), 0.0); })(sums);
+  CHECK(whole.compute() == 9999.0 * 10000.0 / 2);
+  // Several collectives and ordinary tasks in one computation.
+  auto [a, b, c] = weft::compute(weft::collective(chunk_sum)(data), weft::delayed(total)(data), whole);
+  CHECK(std::accumulate(a.begin(), a.end(), 0.0) == b);
+  CHECK(b == c);
+
+  // A failure on one rank fails the step on all, naming it; the cluster goes on.
+  try {
+    weft::collective(fail_on_last)().compute();
+    FAIL("compute() should throw");
+  } catch (const weft::TaskError& e) {
+    CHECK(e.original_message().find("the last rank refuses") != std::string::npos);
+  }
+  CHECK(client().submit(inc, 1L).result() == 2);
+}
+
 int main(int argc, char** argv) {
   return weft::main(argc, argv, [&](weft::Client& c) {
     the_client = &c;
