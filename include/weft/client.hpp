@@ -62,6 +62,9 @@ std::vector<const Value*> gather_values(ClientImpl& impl, std::span<const Future
 /// Runs `task` (no dependencies) once on every worker; results in rank order.
 std::vector<Value> run_on_workers(ClientImpl& impl, const Task& task);
 int client_workers(const ClientImpl& impl) noexcept;
+/// A task standing for a future's result: graphs that use it read the result
+/// where it is (Client::persist).
+TaskPtr future_task(FutureStatePtr state);
 std::map<std::string, std::vector<int>> who_has(ClientImpl& impl, std::span<const FutureStatePtr> states);
 std::map<int, std::vector<std::string>> has_what(ClientImpl& impl);
 }  // namespace detail
@@ -142,6 +145,14 @@ class Client {
   template <class T>
   Future<T> compute(const Delayed<T>& d, const SubmitOptions& options = {}) {
     return submit_delayed(options, d);
+  }
+
+  /// Starts computing `d` and returns a Delayed that stands for its result,
+  /// which stays on a worker (Dask's Client.persist): graphs built on it later
+  /// read it there instead of computing it again.
+  template <class T>
+  Delayed<T> persist(const Delayed<T>& d, const SubmitOptions& options = {}) {
+    return Delayed<T>(detail::future_task(compute(d, options).state()));
   }
 
   /// Runs fn() once on every worker rank; the results in rank order (Dask's Client.run).

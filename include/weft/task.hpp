@@ -62,6 +62,9 @@ class Task {
   /// throws TypeError "type.not-serializable" naming the task type; so do
   /// CallTask and ConstantTask for a function or value that cannot travel.
   virtual void encode(std::vector<std::byte>& out) const;
+  /// A result that exists outside the graph (a future's): the planner never
+  /// fuses or inlines it into its dependents.
+  virtual bool external() const noexcept { return false; }
   /// A collective step (weft/collective.hpp): it runs on every worker rank at once.
   virtual bool collective() const noexcept { return false; }
   /// Collective steps: turns the per-rank results (in rank order) into the

@@ -111,7 +111,8 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
   ExecPlan plan = build_plan(roots, graph, plan_options);
   // Locally, futures the graph reads must be done before the pool starts:
   // the pool runs one computation at a time, and theirs may be queued.
-  if (kind != SchedulerKind::distributed && !futures.empty()) active_client()->settle(futures);
+  if (kind != SchedulerKind::distributed)
+    if (ClientImpl* client = active_client()) client->settle(plan);
 
   std::vector<CallbackPtr> callbacks = registered_callbacks();
   callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());

@@ -67,8 +67,6 @@ class Walker {
   Walker(const Graph* graph, const ExternalResolver* resolve, std::size_t expected)
       : graph_(graph), resolve_(resolve), table_(expected) {}
 
-  std::uint32_t slot_of(const Task& t) const { return table_.find(t.key(), t.key().hash()); }
-
   std::uint32_t visit_root(const TaskRef& root) {
     const Task* t = root.task ? root.task.get() : lookup(root.key, nullptr);
     std::uint32_t slot = table_.find(t->key(), t->key().hash());
@@ -85,8 +83,6 @@ class Walker {
   std::vector<std::uint8_t> slot_cheap;
   // Per edge: the slot of the dependency, positional.
   std::vector<std::uint32_t> edges;
-  // Tasks the resolver gave (results that exist outside this graph).
-  mutable std::vector<const Task*> external;
 
   std::span<const std::uint32_t> edges_of(std::uint32_t slot) const {
     std::uint32_t end = slot + 1 < slot_edges.size() ? slot_edges[slot + 1]
@@ -99,10 +95,7 @@ class Walker {
     if (graph_)
       if (const TaskPtr* t = graph_->find(key)) return t->get();
     if (resolve_ && *resolve_)
-      if (const Task* t = (*resolve_)(key)) {
-        external.push_back(t);
-        return t;
-      }
+      if (const Task* t = (*resolve_)(key)) return t;
     if (dependent)
       throw GraphError("missing-dependency", "task '" + dependent->key().str() + "' depends on '" +
                                                  key.str() + "', which is not in the graph");
@@ -247,14 +240,14 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
     cheap[id] = walker.slot_cheap[slot];
   }
   for (std::uint32_t s : root_slots) is_root[walker.slot_id[s]] = 1;
-  // Roots and external results (futures) stay units of their own: never
-  // fused or inlined into their dependents.
+  // Roots, external results (futures) and collective steps stay units of
+  // their own: never fused or inlined (a collective fused with ordinary work
+  // would run that work on every worker).
   std::vector<std::uint8_t> pinned = is_root;
-  for (const Task* t : walker.external) pinned[walker.slot_id[walker.slot_of(*t)]] = 1;
-  // Collective steps run on every worker: fusing one with ordinary work would
-  // run that work on every worker too.
-  for (std::uint32_t id = 0; id < n; ++id)
-    if (walker.slot_task[walker.order[id]]->collective()) pinned[id] = 1;
+  for (std::uint32_t id = 0; id < n; ++id) {
+    const Task* t = walker.slot_task[walker.order[id]];
+    if (t->external() || t->collective()) pinned[id] = 1;
+  }
   auto task_of = [&](std::uint32_t id) { return walker.slot_task[walker.order[id]]; };
 
   // Optimisation: programs only for nodes that fusion or inlining touches.

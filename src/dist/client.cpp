@@ -93,6 +93,7 @@ std::vector<const Value*> gather_values(ClientImpl& impl, std::span<const Future
 }
 std::vector<Value> run_on_workers(ClientImpl& impl, const Task& task) { return impl.run_on_workers(task); }
 int client_workers(const ClientImpl& impl) noexcept { return impl.workers(); }
+TaskPtr future_task(FutureStatePtr state) { return std::make_shared<FutureTask>(std::move(state)); }
 std::map<std::string, std::vector<int>> who_has(ClientImpl& impl, std::span<const FutureStatePtr> states) {
   return impl.who_has(states);
 }
@@ -179,11 +180,11 @@ ExternalResolver ClientImpl::resolver(std::vector<TaskPtr>& keep) {
   };
 }
 
-void ClientImpl::settle(std::span<const TaskPtr> future_tasks) {
+void ClientImpl::settle(const ExecPlan& plan) {
   std::vector<FutureStatePtr> states;
-  states.reserve(future_tasks.size());
-  for (const TaskPtr& t : future_tasks) states.push_back(static_cast<const FutureTask&>(*t).state());
-  gather(states);
+  for (const Task* t : plan.task)
+    if (auto* f = dynamic_cast<const FutureTask*>(t)) states.push_back(f->state());
+  if (!states.empty()) gather(states);
 }
 
 std::vector<FutureStatePtr> ClientImpl::root_states(const ExecPlan& plan) {

@@ -54,6 +54,7 @@ class FutureTask final : public Task {
  public:
   explicit FutureTask(FutureStatePtr state) : Task(state->key, false), state_(std::move(state)) {}
   Value run(std::span<const Value* const>) const override;
+  bool external() const noexcept override { return true; }
   const FutureStatePtr& state() const noexcept { return state_; }
 
  private:
@@ -90,8 +91,8 @@ class ClientImpl {
     changed_.wait(lock, [&] { return done() || terminated_; });
     if (!done()) throw_terminated();
   }
-  /// Waits for the futures behind FutureTasks made by resolver() and fetches their values.
-  void settle(std::span<const TaskPtr> future_tasks);
+  /// Waits for the futures `plan` reads (its FutureTask units) and fetches their values.
+  void settle(const ExecPlan& plan);
   /// Finds live futures by key for build_plan; the tasks it makes are kept in `keep`.
   ExternalResolver resolver(std::vector<TaskPtr>& keep);
   /// weft::compute with the distributed scheduler: runs the plan's units as

@@ -102,6 +102,23 @@ TEST_CASE("submit, futures as arguments, map and gather", "[runtime]") {
   CHECK(weft::delayed(add)(f, 2L).compute() == 10);
 }
 
+TEST_CASE("persist keeps a result on the workers for later graphs", "[runtime]") {
+  weft::Delayed<long> t = tree(500);
+  weft::Delayed<long> kept = client().persist(t);
+  CHECK(kept.key() == t.key());
+  weft::ComputeStats stats;
+  weft::ComputeOptions options;
+  options.stats = &stats;
+  // Built on the persisted value, the graph does not compute the tree again.
+  CHECK(weft::delayed(inc)(kept).compute(options) == 500L * 501L / 2 + 1);
+  CHECK(stats.tasks_in_graph == 2);
+  CHECK(kept.compute() == 500L * 501L / 2);
+  if (distributed()) {
+    auto who = client().who_has(std::vector{client().compute(kept)});
+    CHECK(who[t.key().str()].size() == 1);
+  }
+}
+
 TEST_CASE("a failing task errs its future and its dependents, and the cluster carries on", "[runtime]") {
   weft::Future<long> bad = client().submit(fail_on, 13L);
   weft::Future<long> dependent = client().submit(inc, bad);
