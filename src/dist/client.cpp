@@ -101,6 +101,26 @@ std::map<int, std::vector<std::string>> has_what(ClientImpl& impl) { return impl
 
 // --- ClientImpl, client thread ----------------------------------------------
 
+namespace {
+// A cancelled future's RuntimeError, thrown directly or from inside a task.
+bool is_cancellation(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const RuntimeError& e) {
+    return e.id() == "runtime.cancelled";
+  } catch (const TaskError& e) {
+    try {
+      e.rethrow_original();
+    } catch (const RuntimeError& original) {
+      return original.id() == "runtime.cancelled";
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return false;
+}
+}  // namespace
+
 ClientImpl::ClientImpl() {
   local_thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
@@ -260,17 +280,10 @@ std::vector<FutureStatePtr> ClientImpl::run_local(std::span<const TaskRef> roots
       ComputeOptions co;
       co.scheduler = SchedulerKind::threads;
       values = execute(job_roots, graph.get(), co);
-    } catch (const TaskError& e) {
-      error = std::current_exception();
-      // An input future was cancelled: so are these (as Dask cancels dependents).
-      try {
-        e.rethrow_original();
-      } catch (const RuntimeError& original) {
-        if (original.id() == "runtime.cancelled") error = nullptr, values.clear();
-      } catch (...) {
-      }
     } catch (...) {
       error = std::current_exception();
+      // An input future was cancelled: so are these (as Dask cancels dependents).
+      if (is_cancellation(error)) error = nullptr, values.clear();
     }
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < states.size(); ++i) {
