@@ -123,7 +123,7 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
     // The workers run the units; rank 0 only sends them and gathers the roots.
     std::vector<Value> values;
     try {
-      values = cluster->compute_plan(plan);
+      values = cluster->compute_plan(plan, callbacks);
     } catch (...) {
       for (const CallbackPtr& cb : callbacks) cb->finish(true);
       throw;

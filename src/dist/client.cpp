@@ -228,7 +228,8 @@ std::vector<FutureStatePtr> ClientImpl::root_states(const ExecPlan& plan) {
   return states;
 }
 
-std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const SubmitOptions& options) {
+std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const SubmitOptions& options,
+                                                     CallbacksPtr callbacks) {
   dist::WorkerId restriction = dist::kNoWorker;
   if (options.worker) {
     if (*options.worker < 1 || *options.worker > nworkers_)
@@ -254,6 +255,7 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
     s.priority = options.priority;
     s.restriction = restriction;
     s.collective = plan.task[u]->collective();
+    s.callbacks = callbacks;
   }
   std::vector<FutureStatePtr> states = root_states(plan);
   for (std::size_t i = 0; i < states.size(); ++i) {
@@ -468,8 +470,9 @@ std::map<int, std::vector<std::string>> ClientImpl::has_what() {
   return out;
 }
 
-std::vector<Value> ClientImpl::compute_plan(const ExecPlan& plan) {
-  std::vector<FutureStatePtr> states = submit_plan(plan, SubmitOptions{});
+std::vector<Value> ClientImpl::compute_plan(const ExecPlan& plan, const std::vector<CallbackPtr>& callbacks) {
+  std::vector<FutureStatePtr> states = submit_plan(
+      plan, SubmitOptions{}, callbacks.empty() ? nullptr : std::make_shared<const std::vector<CallbackPtr>>(callbacks));
   gather(states);
   std::vector<Value> values;
   values.reserve(states.size());

@@ -30,6 +30,7 @@
 #include "protocol.hpp"
 #include "scheduler_state.hpp"
 #include "transport.hpp"
+#include "weft/callbacks.hpp"
 #include "weft/client.hpp"
 
 namespace weft::detail {
@@ -63,6 +64,8 @@ class FutureTask final : public Task {
 
 class ClientImpl {
  public:
+  using CallbacksPtr = std::shared_ptr<const std::vector<CallbackPtr>>;
+
   /// Local: tasks run on this process's threads.
   ClientImpl();
   /// Distributed: starts rank 0's comm thread over `transport`.
@@ -96,8 +99,9 @@ class ClientImpl {
   /// Finds live futures by key for build_plan; the tasks it makes are kept in `keep`.
   ExternalResolver resolver(std::vector<TaskPtr>& keep);
   /// weft::compute with the distributed scheduler: runs the plan's units as
-  /// tasks and returns the roots' values.
-  std::vector<Value> compute_plan(const ExecPlan& plan);
+  /// tasks and returns the roots' values. `callbacks` hear task_finish for each
+  /// unit (thread = the worker's index), from rank 0's comm thread.
+  std::vector<Value> compute_plan(const ExecPlan& plan, const std::vector<CallbackPtr>& callbacks);
   /// Rank 0's side of the shutdown: workers get `status`, the comm thread stops.
   void shutdown(int status);
 
@@ -117,6 +121,7 @@ class ClientImpl {
     std::int32_t priority = 0;
     dist::WorkerId restriction = dist::kNoWorker;
     bool collective = false;
+    CallbacksPtr callbacks;                ///< a computation's callbacks, or null
   };
   struct Request {
     enum class Kind : std::uint8_t { submit, release, gather, cancel, scatter, run, call, stop };
@@ -137,7 +142,8 @@ class ClientImpl {
   FutureStatePtr live_future(const Key& key);  // mutex_ held
   /// A state per root unit of `plan` (registered by key).
   std::vector<FutureStatePtr> root_states(const ExecPlan& plan);
-  std::vector<FutureStatePtr> submit_plan(const ExecPlan& plan, const SubmitOptions& options);
+  std::vector<FutureStatePtr> submit_plan(const ExecPlan& plan, const SubmitOptions& options,
+                                          CallbacksPtr callbacks = nullptr);
   std::vector<FutureStatePtr> run_local(std::span<const TaskRef> roots, const ExecPlan& plan,
                                         std::vector<TaskPtr> externals);
   void gather_raw(std::span<FutureState* const> states);
@@ -149,6 +155,7 @@ class ClientImpl {
   void apply_instructions();
   bool send_batches();
   void write_assign(dist::BatchWriter& w, dist::TaskId task, bool collective);
+  void tell_callbacks(dist::TaskId task, dist::WorkerId worker, bool failed);
   dist::BatchWriter& to_worker(dist::WorkerId w);
 
   struct Record {
@@ -158,6 +165,7 @@ class ClientImpl {
     std::string error_key, error_type, error_message;
     int error_rank = 0;
     bool broadcast = false;  ///< scattered to every worker: freed everywhere
+    CallbacksPtr callbacks;  ///< told when the task finishes (weft::compute's callbacks)
   };
   struct RunCall {
     std::vector<Value> results;

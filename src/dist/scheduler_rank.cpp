@@ -101,7 +101,7 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           TaskId id = state_->add_task(spec);
           ids[u] = id;
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{std::move(s.wire), s.key, s.priority, {}, {}, {}, 0, false};
+          records_[id] = Record{std::move(s.wire), s.key, s.priority, {}, {}, {}, 0, false, std::move(s.callbacks)};
           if (s.future) {
             std::lock_guard lock(mutex_);
             s.future->id = id;
@@ -136,7 +136,7 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           }
           TaskId id = state_->add_data(home, value->nbytes(), true);
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{{}, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast};
+          records_[id] = Record{{}, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast, nullptr};
           for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
             if (w != home && !r.scatter.broadcast) continue;
             BatchWriter& out = to_worker(w);
@@ -181,6 +181,7 @@ void ClientImpl::handle_message(dist::InMessage& m) {
       switch (in.op()) {
         case Op::done: {
           auto task = in.get<TaskId>();
+          tell_callbacks(task, worker, false);
           state_->task_finished(task, worker, in.get<std::uint64_t>());
           break;
         }
@@ -191,6 +192,7 @@ void ClientImpl::handle_message(dist::InMessage& m) {
           rec.error_type = in.string();
           rec.error_message = in.string();
           rec.error_rank = m.source;
+          tell_callbacks(task, worker, true);
           state_->task_erred(task, worker);
           break;
         }
@@ -252,6 +254,11 @@ void ClientImpl::handle_message(dist::InMessage& m) {
     std::fprintf(stderr, "weft: rank 0: fatal: %s\n", e.what());
     MPI_Abort(transport_->comm(), 70);
   }
+}
+
+void ClientImpl::tell_callbacks(TaskId task, WorkerId worker, bool failed) {
+  if (task >= records_.size() || !records_[task].callbacks) return;
+  for (const CallbackPtr& cb : *records_[task].callbacks) cb->task_finish(records_[task].key, worker, failed);
 }
 
 void ClientImpl::apply_instructions() {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <numeric>
 #include <set>
@@ -70,6 +71,15 @@ TEST_CASE("compute of a delayed tree equals the threads scheduler's", "[runtime]
   CHECK(got == tree(3000).compute(weft::scheduler::threads));
   CHECK(got == 3000L * 3001L / 2);
   CHECK((stats.threads == static_cast<unsigned>(client().nworkers()) || !distributed()));
+  // Callbacks hear every unit finish, whichever scheduler ran it.
+  struct Counter : weft::Callback {
+    std::atomic<std::size_t> finished{0};
+    void task_finish(const weft::Key&, unsigned, bool) override { ++finished; }
+  };
+  auto counter = std::make_shared<Counter>();
+  options.callbacks.push_back(counter);
+  CHECK(tree(300).compute(options) == 300L * 301L / 2);
+  CHECK(counter->finished == stats.tasks_run);
   // Twice in a row, and several collections sharing intermediates.
   auto t = tree(100);
   auto [a, b] = weft::compute(t, t + weft::delayed(inc)(1L));
