@@ -39,6 +39,11 @@ struct SubmitOptions {
   std::optional<int> worker = std::nullopt;
   /// Key prefix instead of the function's name.
   std::string_view name = {};
+  /// Resources each task holds while it runs, e.g. {{"GPU", 1}} (Dask's
+  /// resources=): it runs only on workers started with enough of them
+  /// (--resources "GPU=2"), and a worker runs no more such tasks at once than
+  /// its resources allow. Without worker ranks it has no effect.
+  std::map<std::string, double> resources = {};
 };
 
 /// Options of scatter().

@@ -1,6 +1,7 @@
 // The client thread's side of Client and Future: turning calls into requests
 // for rank 0's comm thread (distributed) or jobs for the local thread.
 #include <algorithm>
+#include <cstdio>
 
 #include "client_impl.hpp"
 #include "unit.hpp"
@@ -238,6 +239,31 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
                                          std::to_string(nworkers_));
     restriction = static_cast<dist::WorkerId>(*options.worker - 1);
   }
+  // The workers with the resources the tasks need; none is an error now.
+  std::vector<std::pair<std::string, double>> needs(options.resources.begin(), options.resources.end());
+  std::vector<dist::WorkerId> able;
+  if (!needs.empty()) {
+    for (int w = 0; w < nworkers_; ++w) {
+      const auto& has = worker_resources_[static_cast<std::size_t>(w)];
+      if (std::all_of(needs.begin(), needs.end(), [&](const auto& need) {
+            auto it = has.find(need.first);
+            return it != has.end() && it->second >= need.second;
+          }))
+        able.push_back(static_cast<dist::WorkerId>(w));
+    }
+    std::string wanted;
+    for (const auto& [name, amount] : needs) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%s%s=%g", wanted.empty() ? "" : " ", name.c_str(), amount);
+      wanted += text;
+    }
+    if (able.empty())
+      throw ValueError("no-worker-resources", "no worker has the resources " + wanted +
+                                                  " (workers get them with --resources, e.g. --resources \"GPU=2\")");
+    if (restriction != dist::kNoWorker && std::find(able.begin(), able.end(), restriction) == able.end())
+      throw ValueError("no-worker-resources", "worker rank " + std::to_string(*options.worker) +
+                                                  " does not have the resources " + wanted);
+  }
   // Encode everything first: a task that cannot travel fails here, before
   // the scheduler has seen any of the submission.
   Request r(Request::Kind::submit);
@@ -256,6 +282,8 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
     s.restriction = restriction;
     s.collective = plan.task[u]->collective();
     s.callbacks = callbacks;
+    s.needs = needs;
+    s.able = able;
   }
   std::vector<FutureStatePtr> states = root_states(plan);
   for (std::size_t i = 0; i < states.size(); ++i) {

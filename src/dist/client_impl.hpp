@@ -122,6 +122,8 @@ class ClientImpl {
     dist::WorkerId restriction = dist::kNoWorker;
     bool collective = false;
     CallbacksPtr callbacks;                ///< a computation's callbacks, or null
+    std::vector<std::pair<std::string, double>> needs;  ///< resources it holds while running
+    std::vector<dist::WorkerId> able;      ///< with needs: the workers that have them
   };
   struct Request {
     enum class Kind : std::uint8_t { submit, release, gather, cancel, scatter, run, call, stop };
@@ -166,6 +168,7 @@ class ClientImpl {
     int error_rank = 0;
     bool broadcast = false;  ///< scattered to every worker: freed everywhere
     CallbacksPtr callbacks;  ///< told when the task finishes (weft::compute's callbacks)
+    std::vector<std::pair<std::string, double>> needs;
   };
   struct RunCall {
     std::vector<Value> results;
@@ -190,6 +193,7 @@ class ClientImpl {
   std::uint32_t next_scatter_worker_ = 0;
   bool stopping_ = false;
   int nworkers_ = 0;
+  std::vector<std::map<std::string, double>> worker_resources_;  // per worker, from its hello
   std::thread comm_thread_;
 
   // Local mode: one background thread runs submissions in order.

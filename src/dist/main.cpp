@@ -51,6 +51,7 @@ struct Runtime {
   std::unique_ptr<dist::Transport> worker_transport;
   MPI_Comm workers = MPI_COMM_NULL;  // the worker ranks, for collective steps
   unsigned worker_threads = 1;
+  std::map<std::string, double> worker_resources;
 };
 
 Runtime& runtime() {
@@ -147,7 +148,9 @@ void init(int& argc, char**& argv) {
         std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy()), so);
   } else {
     rt.worker_transport = std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy());
-    rt.worker_threads = dist::worker_options(static_cast<unsigned>(ranks_on_node)).nthreads;
+    dist::WorkerOptions wo = dist::worker_options(static_cast<unsigned>(ranks_on_node));
+    rt.worker_threads = wo.nthreads;
+    rt.worker_resources = wo.resources;
     return;
   }
   rt.client = std::make_unique<Client>(*rt.client_impl);
@@ -166,7 +169,7 @@ Client& client() {
 int serve() {
   Runtime& rt = runtime();
   if (!rt.worker_transport) throw RuntimeError("not-worker", "weft::serve() runs on worker ranks only");
-  dist::Worker worker(*rt.worker_transport, rt.worker_threads, rt.workers);
+  dist::Worker worker(*rt.worker_transport, rt.worker_threads, rt.workers, rt.worker_resources);
   return worker.serve();
 }
 

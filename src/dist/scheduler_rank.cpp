@@ -1,5 +1,6 @@
 // Rank 0's comm thread: drives SchedulerState with the client's requests and
 // the workers' messages, and turns its instructions into batches.
+#include <algorithm>
 #include <cstdio>
 
 #include "client_impl.hpp"
@@ -22,11 +23,18 @@ ClientImpl::ClientImpl(std::unique_ptr<dist::Transport> transport, dist::Schedul
   // Start-up: every worker says how many threads it runs. Workers are added
   // in rank order, so worker w is rank w + 1.
   std::vector<std::uint32_t> nthreads(static_cast<std::size_t>(nworkers_), 0);
+  worker_resources_.resize(static_cast<std::size_t>(nworkers_));
   int heard = 0;
   auto on_hello = [&](dist::InMessage& m) {
     BatchReader in(m.body, m.buffers, m.source);
     if (in.op() != Op::hello || m.source < 1) in.fail("expected a hello from a worker");
-    nthreads[static_cast<std::size_t>(m.source - 1)] = std::max<std::uint32_t>(1, in.get<std::uint32_t>());
+    auto w = static_cast<std::size_t>(m.source - 1);
+    nthreads[w] = std::max<std::uint32_t>(1, in.get<std::uint32_t>());
+    auto nresources = in.get<std::uint32_t>();
+    for (std::uint32_t i = 0; i < nresources; ++i) {
+      std::string name = in.string();
+      worker_resources_[w][name] = in.get<double>();
+    }
     ++heard;
   };
   while (heard < nworkers_) transport_->idle(transport_->poll(on_hello));
@@ -95,13 +103,21 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           spec.inputs = inputs;
           spec.user_priority = s.priority;
           spec.restriction = s.restriction;
+          if (!s.needs.empty() && spec.restriction == dist::kNoWorker &&
+              s.able.size() < static_cast<std::size_t>(nworkers_)) {
+            // Only some workers have the resources: the least busy of them.
+            spec.restriction = *std::min_element(s.able.begin(), s.able.end(), [&](WorkerId a, WorkerId b) {
+              return state_->processing_on(a) < state_->processing_on(b);
+            });
+          }
           spec.collective = s.collective;
           spec.wanted = s.future != nullptr;
           // Record first: add_task may already have decided where it runs.
           TaskId id = state_->add_task(spec);
           ids[u] = id;
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{std::move(s.wire), s.key, s.priority, {}, {}, {}, 0, false, std::move(s.callbacks)};
+          records_[id] = Record{std::move(s.wire), s.key, s.priority, {}, {}, {}, 0, false, std::move(s.callbacks),
+                                std::move(s.needs)};
           if (s.future) {
             std::lock_guard lock(mutex_);
             s.future->id = id;
@@ -136,7 +152,7 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           }
           TaskId id = state_->add_data(home, value->nbytes(), true);
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{{}, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast, nullptr};
+          records_[id] = Record{{}, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast, nullptr, {}};
           for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
             if (w != home && !r.scatter.broadcast) continue;
             BatchWriter& out = to_worker(w);
@@ -327,6 +343,11 @@ void ClientImpl::write_assign(BatchWriter& w, TaskId task, bool collective) {
   w.op(collective ? Op::collective : Op::compute);
   w.put(task);
   w.put(rec.priority);
+  w.put(static_cast<std::uint32_t>(rec.needs.size()));
+  for (const auto& [name, amount] : rec.needs) {
+    w.string(name);
+    w.put(amount);
+  }
   std::span<const TaskId> inputs = state_->inputs_of(task);
   w.put(static_cast<std::uint32_t>(inputs.size()));
   for (TaskId input : inputs) {

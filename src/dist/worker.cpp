@@ -80,8 +80,12 @@ std::pair<std::string, std::string> describe(const TaskError& e) {
 
 }  // namespace
 
-Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers)
-    : transport_(transport), self_(static_cast<WorkerId>(transport.rank() - 1)), workers_(workers) {
+Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::map<std::string, double> resources)
+    : transport_(transport),
+      self_(static_cast<WorkerId>(transport.rank() - 1)),
+      workers_(workers),
+      resources_(resources),
+      available_(std::move(resources)) {
   threads_.reserve(nthreads);
   for (unsigned i = 0; i < std::max(1u, nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
 }
@@ -100,6 +104,11 @@ int Worker::serve() {
   BatchWriter hello;
   hello.op(Op::hello);
   hello.put(static_cast<std::uint32_t>(threads_.size()));
+  hello.put(static_cast<std::uint32_t>(resources_.size()));
+  for (const auto& [name, amount] : resources_) {
+    hello.string(name);
+    hello.put(amount);
+  }
   transport_.send(0, kBatchTag, hello.take().body);
   while (!stop_received_) {
     bool busy = transport_.poll(on_message);
@@ -155,6 +164,11 @@ void Worker::on_compute(BatchReader& in, bool collective) {
   Assigned a;
   a.collective = collective;
   a.priority = in.get<std::int32_t>();
+  auto nneeds = in.get<std::uint32_t>();
+  for (std::uint32_t i = 0; i < nneeds; ++i) {
+    std::string name = in.string();
+    a.needs.emplace_back(std::move(name), in.get<double>());
+  }
   auto ninputs = in.get<std::uint32_t>();
   std::vector<std::pair<TaskId, WorkerId>> holders(ninputs);
   a.inputs.resize(ninputs);
@@ -494,6 +508,13 @@ void Worker::compute_loop() {
     auto it = assigned_.find(task);
     if (it == assigned_.end() || it->second.running) continue;  // stolen or freed meanwhile
     Assigned& a = it->second;
+    // A constrained task waits while its resources are held by others.
+    if (std::any_of(a.needs.begin(), a.needs.end(),
+                    [this](const auto& need) { return available_[need.first] < need.second; })) {
+      deferred_.push_back(ReadyItem{a.priority, task});
+      continue;
+    }
+    for (const auto& [name, amount] : a.needs) available_[name] -= amount;
     a.running = true;
     held.clear();
     for (TaskId input : a.inputs) held.push_back(store_.at(input).value);
@@ -518,6 +539,12 @@ void Worker::compute_loop() {
 
     lock.lock();
     it = assigned_.find(task);
+    if (!it->second.needs.empty()) {
+      for (const auto& [name, amount] : it->second.needs) available_[name] += amount;
+      for (const ReadyItem& item : deferred_) ready_.push(item);
+      deferred_.clear();
+      work_ready_.notify_all();
+    }
     release_replicas(it->second.inputs);
     assigned_.erase(it);
     if (failed_key.empty()) {

@@ -7,6 +7,8 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -25,7 +27,8 @@ namespace weft::dist {
 class Worker {
  public:
   /// `workers` is the worker ranks' own communicator (collective steps).
-  Worker(Transport& transport, unsigned nthreads, MPI_Comm workers);
+  /// `resources` (--resources) bound how many constrained tasks run at once.
+  Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::map<std::string, double> resources = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -42,6 +45,7 @@ class Worker {
     std::uint32_t missing = 0;  // inputs not yet in the store
     bool running = false;
     bool collective = false;
+    std::vector<std::pair<std::string, double>> needs;  // resources it holds while running
   };
   struct Stored {
     std::shared_ptr<const Value> value;
@@ -92,6 +96,9 @@ class Worker {
   std::unordered_map<TaskId, std::vector<TaskId>> waiting_for_;
   std::unordered_map<TaskId, Stored> store_;
   std::priority_queue<ReadyItem> ready_;
+  std::map<std::string, double> resources_;    // what this worker has (hello tells rank 0)
+  std::map<std::string, double> available_;    // not held by running tasks
+  std::vector<ReadyItem> deferred_;            // ready, waiting for resources
   BatchWriter to_scheduler_;
   bool stopping_ = false;
   TaskId collective_ready_ = kNoTask;  // a collective step with all its inputs here

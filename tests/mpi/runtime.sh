@@ -8,3 +8,5 @@ timeout -k 10 "$WEFT_MPI_TIMEOUT" "$test_program"
 for n in 1 2 3 4 5; do
   weft_mpirun $n "$test_program"
 done
+# Workers with two threads and one GPU each (the resources case).
+weft_mpirun 3 "$test_program" --nthreads 2 --resources GPU=1

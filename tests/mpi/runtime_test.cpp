@@ -341,6 +341,43 @@ TEST_CASE("collective steps run on every worker at once, between ordinary tasks"
   CHECK(client().submit(inc, 1L).result() == 2);
 }
 
+namespace {
+std::atomic<int> gpu_tasks_running{0};
+// Holds a "GPU" for 30 ms; returns how many such tasks ran in this process at once.
+int use_gpu(long) {
+  int now = ++gpu_tasks_running;
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  --gpu_tasks_running;
+  return now;
+}
+}  // namespace
+
+TEST_CASE("tasks with resource requirements run only where, and as often as, the resources allow", "[runtime]") {
+  if (!distributed()) return;
+  weft::SubmitOptions gpu;
+  gpu.resources = {{"GPU", 1}};
+  gpu.pure = false;
+  if (!weft::config::get_optional<std::string>("distributed.worker.resources")) {
+    // Workers without --resources cannot run them: refused at submission.
+    try {
+      client().submit(gpu, use_gpu, 0L);
+      FAIL("submit should throw");
+    } catch (const weft::ValueError& e) {
+      CHECK(e.id() == "value.no-worker-resources");
+      CHECK(e.text().find("GPU=1") != std::string::npos);
+    }
+    return;
+  }
+  // runtime.sh starts this run with --nthreads 2 --resources GPU=1: two threads
+  // per worker, but one GPU, so never two of these at once on a worker.
+  std::vector<long> items(8);
+  std::iota(items.begin(), items.end(), 0L);
+  for (int most : client().gather(client().map(use_gpu, items, gpu))) CHECK(most == 1);
+  weft::SubmitOptions two = gpu;
+  two.resources = {{"GPU", 2}};
+  CHECK_THROWS_AS(client().submit(two, use_gpu, 0L), weft::ValueError);
+}
+
 int main(int argc, char** argv) {
   return weft::main(argc, argv, [&](weft::Client& c) {
     the_client = &c;
