@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <typeinfo>
 
 #include "weft/collective.hpp"
@@ -79,6 +80,37 @@ std::pair<std::string, std::string> describe(const TaskError& e) {
 }
 
 }  // namespace
+
+Worker::Failure Worker::current_failure(const UnitProgram& program) {
+  try {
+    throw;
+  } catch (const TaskError& e) {
+    auto [type, message] = describe(e);
+    return {e.key(), std::move(type), std::move(message)};
+  } catch (const std::exception& e) {
+    return {program.key().str(), detail::demangle(typeid(e)), e.what()};
+  }
+}
+
+void Worker::report_done(TaskId task, Value result) {
+  Stored s;
+  s.nbytes = result.nbytes();
+  s.value = std::make_shared<const Value>(std::move(result));
+  to_scheduler_.op(Op::done);
+  to_scheduler_.put(task);
+  to_scheduler_.put(s.nbytes);
+  store_.insert_or_assign(task, std::move(s));
+  satisfy(task);
+}
+
+void Worker::report_failure(TaskId task, const Failure& failure) {
+  to_scheduler_.op(Op::erred);
+  to_scheduler_.put(task);
+  to_scheduler_.string(failure.key);
+  to_scheduler_.string(failure.type);
+  to_scheduler_.string(failure.message);
+  drop_waiters(task);
+}
 
 Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::map<std::string, double> resources)
     : transport_(transport),
@@ -183,12 +215,8 @@ void Worker::on_compute(BatchReader& in, bool collective) {
   } catch (const std::exception& e) {
     // A unit this rank cannot rebuild (a type another binary has, bad bytes):
     // the task fails with the reason, the worker carries on.
-    to_scheduler_.op(Op::erred);
-    to_scheduler_.put(task);
-    to_scheduler_.string("task " + std::to_string(task));
-    to_scheduler_.string(detail::demangle(typeid(e)));
-    to_scheduler_.string(std::string("cannot decode it here: ") + e.what());
-    drop_waiters(task);
+    report_failure(task, {"task " + std::to_string(task), detail::demangle(typeid(e)),
+                          std::string("cannot decode it here: ") + e.what()});
     return;
   }
   // An input this worker was to make but has not got, nor is making, failed
@@ -298,15 +326,12 @@ void Worker::on_missing(TaskId task, int holder) {
   for (TaskId t : waiters) {
     auto it = assigned_.find(t);
     if (it == assigned_.end()) continue;
-    to_scheduler_.op(Op::erred);
-    to_scheduler_.put(t);
-    to_scheduler_.string(it->second.program->key().str());
-    to_scheduler_.string("weft::RuntimeError");
-    to_scheduler_.string("input " + std::to_string(task) + " was not on worker rank " +
-                         std::to_string(holder) + " when it was fetched");
+    Failure failure{it->second.program->key().str(), "weft::RuntimeError",
+                    "input " + std::to_string(task) + " was not on worker rank " + std::to_string(holder) +
+                        " when it was fetched"};
     release_replicas(it->second.inputs);
     assigned_.erase(it);
-    drop_waiters(t);
+    report_failure(t, failure);
   }
 }
 
@@ -345,32 +370,27 @@ void Worker::run_collective(TaskId task) {
 
   // Run this rank's part, and encode it while failures can still be agreed on.
   std::vector<std::byte> part;
-  std::string key, type, message;
+  std::optional<Failure> failure;
   CollectiveContext ctx{workers_, rank, size};
   detail::current_collective = &ctx;
   try {
     part = flatten(program->run(args));
-  } catch (const TaskError& e) {
-    key = e.key();
-    std::tie(type, message) = describe(e);
-  } catch (const std::exception& e) {
-    key = program->key().str();
-    type = detail::demangle(typeid(e));
-    message = e.what();
+  } catch (...) {
+    failure = current_failure(*program);
   }
   detail::current_collective = nullptr;
   held.clear();
 
   // Every rank learns whether any failed (the lowest failing rank's error wins),
   // so none is left waiting in the gather below.
-  int mine = key.empty() ? size : rank, first = size;
+  int mine = failure ? rank : size, first = size;
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, workers_);
   Value result;
   if (first < size) {
-    key = broadcast_text(key, first, workers_);
-    type = broadcast_text(type, first, workers_);
-    message = broadcast_text(message, first, workers_) + " (in the collective step on worker rank " +
-              std::to_string(first + 1) + ")";
+    Failure own = failure.value_or(Failure{});
+    failure = Failure{broadcast_text(own.key, first, workers_), broadcast_text(own.type, first, workers_),
+                      broadcast_text(own.message, first, workers_) + " (in the collective step on worker rank " +
+                          std::to_string(first + 1) + ")"};
   } else {
     // The parts meet on the first worker, in rank order.
     int count = static_cast<int>(part.size());
@@ -389,10 +409,8 @@ void Worker::run_collective(TaskId task) {
           parts.push_back(unflatten(std::span(all).subspan(static_cast<std::size_t>(offsets[r]),
                                                            static_cast<std::size_t>(counts[r]))));
         result = program->combine(std::move(parts));
-      } catch (const std::exception& e) {
-        key = program->key().str();
-        type = detail::demangle(typeid(e));
-        message = e.what();
+      } catch (...) {
+        failure = current_failure(*program);
       }
     }
   }
@@ -402,23 +420,8 @@ void Worker::run_collective(TaskId task) {
   release_replicas(it->second.inputs);
   assigned_.erase(it);
   if (rank != 0) return;  // the first worker holds the result and answers for all
-  if (key.empty()) {
-    Stored s;
-    s.nbytes = result.nbytes();
-    s.value = std::make_shared<const Value>(std::move(result));
-    to_scheduler_.op(Op::done);
-    to_scheduler_.put(task);
-    to_scheduler_.put(s.nbytes);
-    store_.insert_or_assign(task, std::move(s));
-    satisfy(task);
-  } else {
-    to_scheduler_.op(Op::erred);
-    to_scheduler_.put(task);
-    to_scheduler_.string(key);
-    to_scheduler_.string(type);
-    to_scheduler_.string(message);
-    drop_waiters(task);
-  }
+  if (failure) report_failure(task, *failure);
+  else report_done(task, std::move(result));
 }
 
 bool Worker::progress_collective() {
@@ -524,16 +527,11 @@ void Worker::compute_loop() {
     args.assign(held.size(), nullptr);
     std::transform(held.begin(), held.end(), args.begin(), [](const auto& v) { return v.get(); });
     Value result;
-    std::string failed_key, type, message;
+    std::optional<Failure> failure;
     try {
       result = program->run(args);
-    } catch (const TaskError& e) {
-      failed_key = e.key();
-      std::tie(type, message) = describe(e);
-    } catch (const std::exception& e) {  // a malformed unit
-      failed_key = program->key().str();
-      type = detail::demangle(typeid(e));
-      message = e.what();
+    } catch (...) {
+      failure = current_failure(*program);
     }
     held.clear();
 
@@ -547,23 +545,8 @@ void Worker::compute_loop() {
     }
     release_replicas(it->second.inputs);
     assigned_.erase(it);
-    if (failed_key.empty()) {
-      Stored s;
-      s.nbytes = result.nbytes();
-      s.value = std::make_shared<const Value>(std::move(result));
-      to_scheduler_.op(Op::done);
-      to_scheduler_.put(task);
-      to_scheduler_.put(s.nbytes);
-      store_.insert_or_assign(task, std::move(s));
-      satisfy(task);
-    } else {
-      to_scheduler_.op(Op::erred);
-      to_scheduler_.put(task);
-      to_scheduler_.string(failed_key);
-      to_scheduler_.string(type);
-      to_scheduler_.string(message);
-      drop_waiters(task);
-    }
+    if (failure) report_failure(task, *failure);
+    else report_done(task, std::move(result));
     transport_.wake();
   }
 }

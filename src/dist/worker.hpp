@@ -62,6 +62,19 @@ class Worker {
     }
   };
 
+  // Why a unit failed, as the erred operation reports it.
+  struct Failure {
+    std::string key, type, message;
+  };
+  // Inside a catch block: the failure the exception being handled describes.
+  // A TaskError names the step that threw; anything else (a malformed unit, a
+  // result that cannot be encoded or combined) is blamed on the unit.
+  static Failure current_failure(const UnitProgram& program);
+  // With mutex_ held: `task` finished here; its result stays in the store.
+  void report_done(TaskId task, Value result);
+  // With mutex_ held: the scheduler hears why `task` failed; local waiters are dropped.
+  void report_failure(TaskId task, const Failure& failure);
+
   void handle(InMessage& m);
   void on_compute(BatchReader& in, bool collective);
   // Comm thread: the collective step whose inputs are all here waits for the
