@@ -337,19 +337,31 @@ void Worker::on_missing(TaskId task, int holder) {
 
 void Worker::on_run(BatchReader& in) {
   auto request = in.get<std::uint32_t>();
+  std::span<const std::byte> wire = in.bytes();
+  // Settle the outcome before writing: a half-written operation would spoil
+  // the whole batch, and an escaping exception would end this comm thread.
+  std::shared_ptr<Value> result;
+  std::optional<std::pair<std::string, std::string>> error;  // type, message
+  try {
+    UnitProgram program(wire);
+    result = std::make_shared<Value>(program.run({}));
+    if (!result->type()->serializable())
+      throw TypeError("not-serializable", "the result of '" + program.key().str() + "', a '" +
+                                              result->type_name() + "', cannot be sent to rank 0");
+  } catch (const TaskError& e) {
+    error = describe(e);
+  } catch (const std::exception& e) {
+    error = {detail::demangle(typeid(e)), e.what()};
+  }
   BatchWriter& w = to_rank_[0];
   w.op(Op::ran);
   w.put(request);
-  try {
-    UnitProgram program(in.bytes());
-    auto result = std::make_shared<Value>(program.run({}));
-    w.put<std::uint8_t>(1);
+  w.put<std::uint8_t>(error ? 0 : 1);
+  if (error) {
+    w.string(error->first);
+    w.string(error->second);
+  } else {
     w.value(*result, result);
-  } catch (const TaskError& e) {
-    auto [type, message] = describe(e);
-    w.put<std::uint8_t>(0);
-    w.string(type);
-    w.string(message);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <numeric>
 #include <set>
 #include <stdexcept>
@@ -190,6 +191,17 @@ TEST_CASE("run calls a function once on every worker", "[runtime]") {
   std::vector<int> expect(static_cast<std::size_t>(client().nworkers()));
   std::iota(expect.begin(), expect.end(), 1);
   CHECK(ranks == expect);
+  // A result that cannot travel back is an error of the call; the workers carry on.
+  struct Opaque {
+    std::unique_ptr<int> p;
+  };
+  try {
+    client().run([] { return Opaque{}; });
+    FAIL("run should throw");
+  } catch (const weft::TaskError& e) {
+    CHECK(e.original_message().find("cannot be sent to rank 0") != std::string::npos);
+  }
+  CHECK(client().run(where) == expect);
 }
 
 TEST_CASE("a task runs where its large input is, and inputs move peer to peer", "[runtime]") {
