@@ -14,81 +14,23 @@
 #include <thread>
 #include <vector>
 
+#include "config_world.hpp"
 #include "weft/config.hpp"
 #include "weft/error.hpp"
 
 namespace cfg = weft::config;
 namespace fs = std::filesystem;
 
-extern char** environ;
-
 namespace {
 
-// Sets (or, with nullopt, unsets) an environment variable for one scope.
-class EnvVar {
- public:
-  EnvVar(std::string name, std::optional<std::string> value) : name_(std::move(name)) {
-    if (const char* old = std::getenv(name_.c_str())) old_ = old;
-    if (value)
-      setenv(name_.c_str(), value->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-  ~EnvVar() {
-    if (old_)
-      setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-  EnvVar(const EnvVar&) = delete;
-  EnvVar& operator=(const EnvVar&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
+using weft_test::EnvVar;
 
 void write(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
   std::ofstream(path) << text;
 }
 
-// A config world of its own: no WEFT_* variables, config folders in a fresh
-// temporary folder. Restores the environment and the config when it ends.
-class Isolated {
- public:
-  Isolated() {
-    std::string tmpl = (fs::temp_directory_path() / "weft-config-XXXXXX").string();
-    root_ = mkdtemp(tmpl.data());
-    std::vector<std::string> names;
-    for (char** var = environ; *var; ++var) {
-      const std::string item(*var);
-      if (item.starts_with("WEFT_")) names.push_back(item.substr(0, item.find('=')));
-    }
-    for (const auto& name : names) env_.push_back(std::make_unique<EnvVar>(name, std::nullopt));
-    cfg::refresh(paths());
-  }
-  ~Isolated() {
-    env_.clear();
-    cfg::clear_cli();
-    fs::remove_all(root_);
-    cfg::refresh();
-  }
-  Isolated(const Isolated&) = delete;
-  Isolated& operator=(const Isolated&) = delete;
-
-  const fs::path& root() const { return root_; }
-  cfg::Paths paths() const {
-    return {{(root_ / "etc").string(), (root_ / "prefix-etc").string()}, (root_ / "user").string(), ""};
-  }
-  void set_env(const std::string& name, const std::string& value) {
-    env_.push_back(std::make_unique<EnvVar>(name, value));
-  }
-
- private:
-  fs::path root_;
-  std::vector<std::unique_ptr<EnvVar>> env_;
-};
+using Isolated = weft_test::ConfigWorld;
 
 template <class F>
 weft::Error error_of(F&& f) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../src/dist/options.hpp"
+#include "config_world.hpp"
 #include "weft/config.hpp"
 #include "weft/error.hpp"
 
@@ -27,76 +28,15 @@ namespace cfg = weft::config;
 namespace dist = weft::dist;
 namespace fs = std::filesystem;
 
-extern char** environ;
-
 namespace {
 
-// Sets (or, with nullopt, unsets) an environment variable for one scope.
-class EnvVar {
+using weft_test::EnvVar;
+
+// Also without the batch system's variables that the defaults look at.
+class World : public weft_test::ConfigWorld {
  public:
-  EnvVar(std::string name, std::optional<std::string> value) : name_(std::move(name)) {
-    if (const char* old = std::getenv(name_.c_str())) old_ = old;
-    if (value)
-      setenv(name_.c_str(), value->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-  ~EnvVar() {
-    if (old_)
-      setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-  EnvVar(const EnvVar&) = delete;
-  EnvVar& operator=(const EnvVar&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
-
-// A world of its own for one test: no WEFT_* variables, none of the batch
-// system's variables that the defaults look at, config folders in a fresh
-// temporary folder, an empty command-line layer. Everything is restored at
-// the end.
-class World {
- public:
-  World() {
-    std::string tmpl = (fs::temp_directory_path() / "weft-options-XXXXXX").string();
-    root_ = mkdtemp(tmpl.data());
-    std::vector<std::string> names = {"SLURM_CPUS_PER_TASK", "SLURM_TMPDIR", "TMPDIR", "LOCAL_SCRATCH",
-                                      "PRELOAD_TEST_STATUS"};
-    for (char** var = environ; *var; ++var) {
-      const std::string item(*var);
-      if (item.starts_with("WEFT_")) names.push_back(item.substr(0, item.find('=')));
-    }
-    for (const auto& name : names) env_.push_back(std::make_unique<EnvVar>(name, std::nullopt));
-    cfg::clear_cli();
-    cfg::refresh(paths());
-  }
-  ~World() {
-    while (!env_.empty()) env_.pop_back();  // latest first: a variable set twice gets its first value back
-    cfg::clear_cli();
-    fs::remove_all(root_);
-    cfg::refresh();
-  }
-  World(const World&) = delete;
-  World& operator=(const World&) = delete;
-
-  const fs::path& root() const { return root_; }
-  cfg::Paths paths() const { return {{(root_ / "etc").string()}, (root_ / "user").string(), ""}; }
-  void set_env(const std::string& name, std::optional<std::string> value) {
-    env_.push_back(std::make_unique<EnvVar>(name, std::move(value)));
-  }
-  void write_user_file(const std::string& text) const {
-    fs::create_directories(root_ / "user");
-    std::ofstream(root_ / "user" / "a.yaml") << text;
-  }
-  fs::path user_file() const { return root_ / "user" / "a.yaml"; }
-
- private:
-  fs::path root_;
-  std::vector<std::unique_ptr<EnvVar>> env_;
+  World()
+      : ConfigWorld({"SLURM_CPUS_PER_TASK", "SLURM_TMPDIR", "TMPDIR", "LOCAL_SCRATCH", "PRELOAD_TEST_STATUS"}) {}
 };
 
 // A command line that strip_flags can change.
