@@ -4,13 +4,12 @@
 
 #include <cstdio>
 #include <istream>
-#include <mutex>
 #include <new>
 #include <ostream>
 #include <stdexcept>
 #include <streambuf>
-#include <unordered_map>
 
+#include "type_registry.hpp"
 #include "weft/detail/demangle.hpp"
 #include "weft/error.hpp"
 #include "weft/value.hpp"
@@ -22,50 +21,10 @@ namespace {
 // Small fixed-size values encode with this single allocation.
 constexpr std::size_t kSmallHeader = 64;
 
-std::string hex(detail::TypeId id) {
-  char text[19];
-  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(id));
-  return text;
-}
-
-struct Registered {
-  const ValueType* type;
-  const std::type_info* colliding;  ///< another type with the same id, or nullptr
-};
-
-class Registry {
- public:
-  void add(const ValueType& type) {
-    std::lock_guard lock(mutex_);
-    auto [it, inserted] = types_.try_emplace(type.type_id, Registered{&type, nullptr});
-    // The same type registered again from another shared object is no collision.
-    if (!inserted && *it->second.type->type != *type.type) it->second.colliding = type.type;
-  }
-  const ValueType& find(detail::TypeId id) {
-    std::lock_guard lock(mutex_);
-    auto it = types_.find(id);
-    if (it == types_.end())
-      throw TypeError("unknown-type",
-                      "cannot decode a value with type id " + hex(id) +
-                          ": no type in this process has that id (the sender runs another "
-                          "binary, or the header is corrupt)");
-    if (it->second.colliding)
-      throw TypeError("id-collision",
-                      "cannot decode a value with type id " + hex(id) + ": types '" +
-                          detail::demangle(*it->second.type->type) + "' and '" +
-                          detail::demangle(*it->second.colliding) +
-                          "' share it, so the receiver cannot tell which was sent");
-    return *it->second.type;
-  }
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<detail::TypeId, Registered> types_;
-};
-
 // Function-local: registrations run during static initialisation, in any order.
-Registry& registry() {
-  static Registry r;
+detail::TypeRegistry<const ValueType*>& registry() {
+  static detail::TypeRegistry<const ValueType*> r(
+      {"value", "type", "unknown-type", "the header is corrupt", "", ""});
   return r;
 }
 
@@ -129,7 +88,7 @@ Value decode(std::span<const std::byte> header, EncodedBuffers buffers) {
                                          " bytes: it is too short to hold a type id (" +
                                          std::to_string(sizeof id) + " bytes)");
   std::memcpy(&id, header.data(), sizeof id);
-  const ValueType& type = registry().find(id);
+  const ValueType& type = *registry().find(id);
   if (!type.decode)
     throw TypeError("not-serializable", "cannot decode a value of type '" +
                                             detail::demangle(*type.type) +
@@ -152,7 +111,7 @@ TypeId stable_type_id(const std::type_info& type) {
 }
 
 bool register_value_type(const ValueType& type) {
-  registry().add(type);
+  registry().add(type.type_id, *type.type, &type);
   return true;
 }
 

@@ -3,10 +3,8 @@
 #include "weft/detail/task_wire.hpp"
 
 #include <cstdio>
-#include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
 
+#include "type_registry.hpp"
 #include "weft/detail/demangle.hpp"
 #include "weft/error.hpp"
 #include "weft/task.hpp"
@@ -17,53 +15,13 @@ namespace {
 
 enum Flags : std::uint8_t { kCheap = 1, kHasToken = 2, kHasIndex = 4 };
 
-std::string hex(detail::TypeId id) {
-  char text[19];
-  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(id));
-  return text;
-}
-
-struct RegisteredTask {
-  detail::TaskWireType type;
-  const std::type_info* colliding;  ///< another type with the same id, or nullptr
-};
-
-class TaskRegistry {
- public:
-  void add(const detail::TaskWireType& type) {
-    std::unique_lock lock(mutex_);
-    auto [it, inserted] = types_.try_emplace(type.id, RegisteredTask{type, nullptr});
-    // The same type registered again from another shared object is no collision;
-    // types with internal linkage in two sources can share a mangled name.
-    if (!inserted && *it->second.type.type != *type.type) it->second.colliding = type.type;
-  }
-  const detail::TaskWireType& find(detail::TypeId id) const {
-    std::shared_lock lock(mutex_);
-    auto it = types_.find(id);
-    if (it == types_.end())
-      throw TypeError("unknown-task-type",
-                      "cannot decode a task with type id " + hex(id) +
-                          ": no task type in this process has that id (the sender runs another "
-                          "binary, or the bytes are corrupt)");
-    if (it->second.colliding)
-      throw TypeError("id-collision",
-                      "cannot decode a task with type id " + hex(id) + ": task types '" +
-                          detail::demangle(*it->second.type.type) + "' and '" +
-                          detail::demangle(*it->second.colliding) +
-                          "' share it (types with internal linkage, such as lambdas or classes "
-                          "in unnamed namespaces, of the same name in two source files), so the "
-                          "receiver cannot tell which was sent; give one of them another name");
-    return it->second.type;
-  }
-
- private:
-  mutable std::shared_mutex mutex_;
-  std::unordered_map<detail::TypeId, RegisteredTask> types_;
-};
-
 // Function-local: registrations run during static initialisation, in any order.
-TaskRegistry& task_registry() {
-  static TaskRegistry r;
+detail::TypeRegistry<detail::TaskWireType>& task_registry() {
+  static detail::TypeRegistry<detail::TaskWireType> r(
+      {"task", "task type", "unknown-task-type", "the bytes are corrupt",
+       " (types with internal linkage, such as lambdas or classes in unnamed namespaces, of the same name in "
+       "two source files)",
+       "; give one of them another name"});
   return r;
 }
 
@@ -181,7 +139,7 @@ TaskPtr decode_task(std::span<const std::byte>& in) {
 }
 
 bool register_task_type(const TaskWireType& type) {
-  task_registry().add(type);
+  task_registry().add(type.id, *type.type, type);
   return true;
 }
 
