@@ -1,7 +1,9 @@
 // Checks for the MPI test programs under tests/mpi/ (plain programs, no
 // Catch2: every rank runs the same steps, and a failure must stop them all).
 // A failed check prints "rank R: file:line: text" and calls MPI_Abort, so
-// mpirun exits non-zero instead of leaving the other ranks waiting.
+// mpirun exits non-zero instead of leaving the other ranks waiting. The
+// programs themselves are only started through tests/mpi/mpirun.sh's
+// weft_mpirun, which wraps mpirun in `timeout` so a hang fails the test.
 #pragma once
 
 #include <mpi.h>
