@@ -47,7 +47,7 @@ struct ComputeOptions {
 /// Specialise for a collection type C:
 ///   using Result = ...;
 ///   static void roots(const C&, std::vector<TaskRef>& out);   // appends its roots
-///   static Result finalize(std::span<Value> values);          // one Value per root
+///   static Result finalize(const C&, std::span<Value> values); // one Value per root
 ///   static C rebuild(const C&, std::span<Value> values);      // persisted copy
 template <class C>
 struct CollectionTraits;
@@ -84,7 +84,7 @@ template <Collection... C>
 auto compute(const ComputeOptions& options, const C&... cs) {
   return detail::execute_each(
       options,
-      []<class X>(const X&, std::span<Value> v) { return CollectionTraits<X>::finalize(v); },
+      []<class X>(const X& c, std::span<Value> v) { return CollectionTraits<X>::finalize(c, v); },
       cs...);
 }
 

@@ -118,7 +118,9 @@ template <class T>
 struct CollectionTraits<Delayed<T>> {
   using Result = std::conditional_t<std::is_void_v<T>, None, T>;
   static void roots(const Delayed<T>& d, std::vector<TaskRef>& out) { out.push_back(d.ref()); }
-  static Result finalize(std::span<Value> values) { return values[0].take<Result>(); }
+  static Result finalize(const Delayed<T>&, std::span<Value> values) {
+    return values[0].take<Result>();
+  }
   static Delayed<T> rebuild(const Delayed<T>& d, std::span<Value> values) {
     return Delayed<T>(std::make_shared<ConstantTask>(d.key(), std::move(values[0])));
   }

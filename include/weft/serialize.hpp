@@ -11,6 +11,7 @@
 //     std::vector, std::string, std::map, std::unordered_map, std::pair,
 //     std::tuple, std::array, std::optional and std::complex of such types,
 //     and types with a cereal serialize function): cereal's bytes, in the header.
+//   - types that specialise CustomCodec<T> (below): their own encoding.
 // Other types are not serialisable: encode() throws, and is_serializable_v<T>
 // lets the runtime refuse them when a task is submitted.
 //
@@ -41,6 +42,7 @@
 
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/array.hpp>
+#include <cereal/types/common.hpp>
 #include <cereal/types/complex.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/optional.hpp>
@@ -63,6 +65,17 @@ struct Encoded {
 };
 
 using EncodedBuffers = std::span<const std::span<const std::byte>>;
+
+namespace detail {
+class EncodingReader;
+}
+/// A type with its own encoding (one that hands its large memory to MPI as
+/// buffers, say) specialises CustomCodec with
+///   static void encode(const T& v, Encoded& out);   // append to out.header, add buffers
+///   static T decode(detail::EncodingReader& in);     // read them back
+/// and is then serialisable like the types below.
+template <class T>
+struct CustomCodec;
 
 /// Encodes v; TypeError "type.not-serializable" naming the type if it cannot
 /// be, ValueError "value.empty" if v holds nothing.
@@ -174,11 +187,12 @@ struct IsTrivialVector<std::vector<E>>
     : std::bool_constant<std::is_trivially_copyable_v<E> && std::is_default_constructible_v<E> &&
                          !std::is_same_v<E, bool>> {};
 
-enum class Encoding { none, bytes, string, vector, cereal };
+enum class Encoding { none, custom, bytes, string, vector, cereal };
 
 template <class T>
 constexpr Encoding encoding_of() {
-  if constexpr (std::is_trivially_copyable_v<T>) return Encoding::bytes;
+  if constexpr (requires { &CustomCodec<T>::encode; }) return Encoding::custom;
+  else if constexpr (std::is_trivially_copyable_v<T>) return Encoding::bytes;
   else if constexpr (std::is_same_v<T, std::string>) return Encoding::string;
   else if constexpr (IsTrivialVector<T>::value) return Encoding::vector;
   else if constexpr (CerealSafe<T>::value) return Encoding::cereal;
@@ -195,6 +209,8 @@ void cereal_load(EncodingReader& in, void (*load)(cereal::BinaryInputArchive&, v
 template <class T, Encoding = encoding_of<T>()>
 struct Codec;
 
+template <class T>
+struct Codec<T, Encoding::custom> : CustomCodec<T> {};
 template <class T>
 struct Codec<T, Encoding::bytes> {
   static void encode(const T& v, Encoded& out) { append_bytes(out.header, &v, sizeof(T)); }
