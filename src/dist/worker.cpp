@@ -1,6 +1,8 @@
 // A worker rank: data store, local readiness, peer-to-peer fetch.
 #include "worker.hpp"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -118,6 +120,10 @@ Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::m
       workers_(workers),
       resources_(resources),
       available_(std::move(resources)) {
+  // The rank's compute threads (and the other ranks on the node) already
+  // use its cores: a block's BLAS call runs on its own thread, or OpenBLAS's
+  // threads would oversubscribe them (and spin).
+  openblas_set_num_threads(1);
   threads_.reserve(nthreads);
   for (unsigned i = 0; i < std::max(1u, nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
 }
