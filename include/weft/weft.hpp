@@ -1,6 +1,7 @@
 // weft/weft.hpp - everything weft offers, in one include.
 #pragma once
 
+#include "weft/array.hpp"
 #include "weft/callbacks.hpp"
 #include "weft/client.hpp"
 #include "weft/collective.hpp"

@@ -1,0 +1,53 @@
+// tests/array/block_inputs.hpp - test inputs for the linalg and blockwise
+// tests: arrays cut from an NDArray into given blocks, and reproducible
+// values of every dtype.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "weft/array/array.hpp"
+
+namespace weft::test {
+
+/// An Array whose blocks are `x` cut at `chunks`; each block is a view of x
+/// (so a transposed x gives transposed blocks) held by a literal task.
+inline array::Array chunked(const array::NDArray& x, const array::Chunks& chunks) {
+  static int serial = 0;
+  array::detail::ArrayMeta meta{"input", tokenize("input", ++serial), x.shape(), chunks, x.dtype()};
+  return array::make_array(meta, [x, chunks](std::span<const std::int64_t> index, Key key) {
+    array::Shape offset, shape;
+    for (std::size_t a = 0; a < index.size(); ++a) {
+      offset.push_back(array::block_offsets(chunks[a])[static_cast<std::size_t>(index[a])]);
+      shape.push_back(chunks[a][static_cast<std::size_t>(index[a])]);
+    }
+    return literal(std::move(key), x.block(offset, shape));
+  });
+}
+
+/// Values of `dtype` from a fixed sequence: small integers (0..4, so that
+/// products stay exact), and numbers in [-2, 2) for inexact types.
+inline array::NDArray sample(array::DType dtype, array::Shape shape, std::uint64_t seed = 1) {
+  array::NDArray real(array::DType::float64, shape);
+  array::NDArray imag(array::DType::float64, shape);
+  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;  // [0, 1)
+  };
+  const bool exact = !array::is_inexact(dtype);
+  double* re = real.data<double>();
+  double* im = imag.data<double>();
+  for (std::int64_t i = 0; i < real.size(); ++i) {
+    re[i] = exact ? static_cast<double>(static_cast<int>(next() * (dtype == array::DType::bool_ ? 2 : 5)))
+                  : 4 * next() - 2;
+    im[i] = 4 * next() - 2;
+  }
+  if (!array::is_complex(dtype)) return real.astype(dtype);
+  array::NDArray out(array::DType::complex128, shape);
+  auto* c = out.data<std::complex<double>>();
+  for (std::int64_t i = 0; i < out.size(); ++i) c[i] = {re[i], im[i]};
+  return out.astype(dtype);
+}
+
+}  // namespace weft::test

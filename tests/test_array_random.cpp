@@ -1,0 +1,320 @@
+// weft/array/random.hpp: the Philox streams against Random123, statistical
+// properties of every distribution (bounds of several standard errors, so a
+// correct generator fails with negligible probability), reproducibility per
+// seed and chunks across schedulers and task encoding, and argument errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../src/array/kernels/random.hpp"
+#include "weft/array/creation.hpp"
+#include "weft/array/random.hpp"
+#include "weft/detail/task_wire.hpp"
+#include "weft/error.hpp"
+#include "weft/scheduler.hpp"
+
+#include <Random123/philox.h>
+
+namespace wa = weft::array;
+namespace wr = weft::array::random;
+
+namespace {
+
+// x computed on the sync scheduler, checked identical on the threads one.
+wa::NDArray computed(const wa::Array& x) {
+  wa::NDArray sync = x.compute(weft::scheduler::sync);
+  wa::NDArray threads = x.compute(weft::scheduler::threads);
+  CHECK(sync.shape() == x.shape());
+  CHECK(sync.dtype() == x.dtype());
+  CHECK(threads.equals(sync));
+  return sync;
+}
+
+struct Moments {
+  double mean = 0, var = 0, min = HUGE_VAL, max = -HUGE_VAL;
+  std::int64_t n = 0;
+};
+Moments moments(const wa::NDArray& a) {
+  const std::vector<double> v = a.to_vector<double>();
+  Moments m;
+  m.n = static_cast<std::int64_t>(v.size());
+  for (double x : v) {
+    m.mean += x;
+    m.min = std::min(m.min, x);
+    m.max = std::max(m.max, x);
+  }
+  m.mean /= static_cast<double>(m.n);
+  for (double x : v) m.var += (x - m.mean) * (x - m.mean);
+  m.var /= static_cast<double>(m.n);
+  return m;
+}
+
+// The sample mean is within 6 standard errors of `mean`, the variance within 3%.
+void check_moments(const wa::NDArray& a, double mean, double var) {
+  const Moments m = moments(a);
+  INFO("mean " << m.mean << " var " << m.var << " over " << m.n);
+  CHECK(std::abs(m.mean - mean) < 6 * std::sqrt(var / static_cast<double>(m.n)));
+  CHECK(std::abs(m.var - var) < 0.03 * var);
+}
+
+void check_error(const std::function<void()>& f, const std::string& id) {
+  try {
+    f();
+    FAIL("no error; expected " << id);
+  } catch (const weft::Error& e) {
+    CHECK(e.id() == id);
+  }
+}
+
+// Every element's count is within 6 standard deviations of n * p.
+void check_frequencies(const wa::NDArray& a, const std::vector<double>& p) {
+  std::vector<std::int64_t> count(p.size(), 0);
+  std::int64_t outside = 0;
+  for (std::int64_t v : a.to_vector<std::int64_t>()) {
+    if (v < 0 || v >= static_cast<std::int64_t>(p.size())) ++outside;
+    else ++count[static_cast<std::size_t>(v)];
+  }
+  CHECK(outside == 0);
+  const auto n = static_cast<double>(a.size());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    INFO("value " << i << ": " << count[i] << " of " << n);
+    CHECK(std::abs(static_cast<double>(count[i]) - n * p[i]) <= 6 * std::sqrt(n * p[i] * (1 - p[i])));
+  }
+}
+
+bool is_permutation_of_range(const wa::NDArray& a) {
+  std::vector<std::int64_t> v = a.to_vector<std::int64_t>();
+  std::sort(v.begin(), v.end());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (v[i] != static_cast<std::int64_t>(i)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("the Philox batch is Random123's philox4x32 bit for bit", "[array-random]") {
+  namespace k = wa::kernels;
+  const std::uint64_t key = 0x0123456789abcdefULL;
+  const std::uint64_t block = 0x0000abcd12345678ULL;
+  k::PhiloxBatch batch;
+  const std::uint64_t first = 0xfffffff8ULL;  // crosses into the counter's second word
+  k::philox_batch(key, block, 3, first, batch);
+  for (int l = 0; l < k::kPhiloxLanes; ++l) {
+    const std::uint64_t group = first + static_cast<std::uint64_t>(l);
+    const philox4x32_ctr_t c = {{static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(group >> 32),
+                                 static_cast<std::uint32_t>(block),
+                                 static_cast<std::uint32_t>(block >> 32) | (3u << 16)}};
+    const philox4x32_key_t kk = {{static_cast<std::uint32_t>(key), static_cast<std::uint32_t>(key >> 32)}};
+    const philox4x32_ctr_t r = philox4x32_R(10, c, kk);
+    for (int w = 0; w < 4; ++w) CHECK(batch.w[w][l] == r.v[w]);
+    const auto single = k::philox({c.v[0], c.v[1], c.v[2], c.v[3]}, key);
+    for (int w = 0; w < 4; ++w) CHECK(single[static_cast<std::size_t>(w)] == r.v[w]);
+  }
+  // Doubles take 53 bits of each pair of words.
+  std::vector<double> u(5);
+  k::uniform_doubles(key, block, u.data(), 5);
+  k::philox_batch(key, block, 0, 0, batch);
+  const double expected =
+      static_cast<double>((std::uint64_t{batch.w[2][1]} << 21) | (batch.w[3][1] >> 11)) * 0x1p-53;
+  CHECK(u[3] == expected);
+}
+
+TEST_CASE("uniform distributions have the right range and moments", "[array-random]") {
+  wr::RandomState state(42);
+  const wa::NDArray u = computed(state.random_sample({1000, 500}, {300, 170}));
+  CHECK(u.dtype() == wa::DType::float64);
+  const Moments m = moments(u);
+  CHECK(m.min >= 0.0);
+  CHECK(m.max < 1.0);
+  check_moments(u, 0.5, 1.0 / 12);
+
+  const wa::NDArray w = computed(state.uniform(-3, 5, {200001}, 70000));
+  const Moments mw = moments(w);
+  CHECK(mw.min >= -3.0);
+  CHECK(mw.max < 5.0);
+  check_moments(w, 1.0, 64.0 / 12);
+
+  const wa::NDArray scalar = computed(state.random());
+  CHECK(scalar.shape().empty());
+  const wa::NDArray none = computed(state.random({0, 4}, 2));
+  CHECK(none.shape() == wa::Shape{0, 4});
+}
+
+TEST_CASE("normal and exponential have the right moments and tails", "[array-random]") {
+  wr::RandomState state(7);
+  const wa::NDArray z = computed(state.standard_normal({400000}, 100001));
+  check_moments(z, 0.0, 1.0);
+  const std::vector<double> v = z.to_vector<double>();
+  const auto within_one = std::count_if(v.begin(), v.end(), [](double x) { return std::abs(x) < 1; });
+  const double p1 = std::erf(1 / std::sqrt(2.0));
+  CHECK(std::abs(static_cast<double>(within_one) / 400000.0 - p1) < 6 * std::sqrt(p1 * (1 - p1) / 400000.0));
+  check_moments(computed(state.normal(10, 3, {300, 700}, {128, 128})), 10.0, 9.0);
+
+  const wa::NDArray e = computed(state.exponential(2.5, {400000}, 65536));
+  CHECK(moments(e).min >= 0);
+  check_moments(e, 2.5, 6.25);
+  check_moments(computed(wr::exponential(1.0, {100000})), 1.0, 1.0);
+}
+
+TEST_CASE("randint draws every integer of the range equally often", "[array-random]") {
+  wr::RandomState state(3);
+  const wa::NDArray a = computed(state.randint(2, 9, {70000}, 9999));
+  CHECK(a.dtype() == wa::DType::int64);
+  std::vector<std::int64_t> shifted = a.to_vector<std::int64_t>();
+  for (auto& x : shifted) x -= 2;
+  check_frequencies(wa::NDArray::from(shifted, {70000}), std::vector<double>(7, 1.0 / 7));
+
+  const wa::NDArray small = computed(state.randint(5, std::nullopt, {3000}, 1000, wa::DType::uint8));
+  CHECK(small.dtype() == wa::DType::uint8);
+  check_frequencies(small.astype(wa::DType::int64), std::vector<double>(5, 0.2));
+
+  // The whole range of a dtype, and of int64.
+  const std::vector<std::int64_t> bytes =
+      computed(state.randint(-128, 128, {50000}, 20000, wa::DType::int8)).to_vector<std::int64_t>();
+  CHECK(*std::min_element(bytes.begin(), bytes.end()) == -128);
+  CHECK(*std::max_element(bytes.begin(), bytes.end()) == 127);
+  const auto lowest = std::numeric_limits<std::int64_t>::min();
+  const auto highest = std::numeric_limits<std::int64_t>::max();
+  const wa::NDArray wide = computed(state.randint(lowest, highest, {20000}));
+  const Moments mw = moments(wide);
+  CHECK(std::abs(mw.mean) < 6 * 0x1p63 / std::sqrt(3.0 * 20000));
+  CHECK(mw.max > 0.9 * 0x1p63);
+}
+
+TEST_CASE("choice samples with and without replacement", "[array-random]") {
+  wr::RandomState state(11);
+  check_frequencies(computed(state.choice(5, wa::Shape{20000}, true, std::nullopt, 3000)),
+                    std::vector<double>(5, 0.2));
+  const std::vector<double> p{0.1, 0.2, 0.3, 0.4, 0.0};
+  check_frequencies(computed(state.choice(5, wa::Shape{100, 300}, true, p, {30, 70})), p);
+
+  // Elements of an array population, in its dtype.
+  const wa::NDArray population = wa::NDArray::from<float>({1.5f, -2.0f, 7.25f});
+  const wa::NDArray drawn = computed(state.choice(population, wa::Shape{500}, true, std::nullopt, 128));
+  CHECK(drawn.dtype() == wa::DType::float32);
+  std::set<float> values;
+  for (float x : drawn.to_vector<float>()) values.insert(x);
+  CHECK(values == std::set<float>{1.5f, -2.0f, 7.25f});
+  CHECK(computed(state.choice(4)).shape().empty());
+
+  // Without replacement: a whole sample is a permutation; a part has no repeats.
+  CHECK(is_permutation_of_range(computed(state.choice(50, wa::Shape{5, 10}, false, std::nullopt, {2, 3}))));
+  const wa::Array chunked = wa::from_array(wa::NDArray::from<std::int64_t>({10, 11, 12, 13, 14, 15, 16}), 3);
+  const std::vector<double> q{0.3, 0.0, 0.2, 0.1, 0.0, 0.25, 0.15};
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::int64_t> picked =
+        computed(state.choice(chunked, wa::Shape{5}, false, q, 2)).to_vector<std::int64_t>();
+    std::set<std::int64_t> distinct(picked.begin(), picked.end());
+    CHECK(distinct.size() == 5);
+    CHECK(distinct.count(11) == 0);
+    CHECK(distinct.count(14) == 0);
+  }
+  // Weighted sampling without replacement: the first pick follows p.
+  std::vector<std::int64_t> firsts;
+  for (int trial = 0; trial < 1000; ++trial)
+    firsts.push_back(computed(state.choice(4, wa::Shape{2}, false, std::vector<double>{0.5, 0.3, 0.2, 0.0}))
+                         .to_vector<std::int64_t>()[0]);
+  check_frequencies(wa::NDArray::from(firsts, {1000}), {0.5, 0.3, 0.2, 0.0});
+}
+
+TEST_CASE("permutation shuffles a range or an array's rows", "[array-random]") {
+  wr::RandomState state(5);
+  const wa::NDArray p = computed(state.permutation(1000, 128));
+  CHECK(is_permutation_of_range(p));
+  std::vector<std::int64_t> identity(1000);
+  std::iota(identity.begin(), identity.end(), 0);
+  CHECK(p.to_vector<std::int64_t>() != identity);
+  CHECK(computed(state.permutation(0)).size() == 0);
+
+  // Rows of a 10 x 3 array: row r holds 3r, 3r+1, 3r+2.
+  std::vector<std::int64_t> rows(30);
+  std::iota(rows.begin(), rows.end(), 0);
+  const wa::Array x = wa::from_array(wa::NDArray::from(rows, {10, 3}), {3, 2});
+  const wa::Array shuffled = state.permutation(x);
+  CHECK(shuffled.chunks() == x.chunks());
+  const std::vector<std::int64_t> out = computed(shuffled).to_vector<std::int64_t>();
+  std::vector<std::int64_t> firsts;
+  for (std::size_t r = 0; r < 10; ++r) {
+    CHECK(out[3 * r] % 3 == 0);
+    CHECK(out[3 * r + 1] == out[3 * r] + 1);
+    CHECK(out[3 * r + 2] == out[3 * r] + 2);
+    firsts.push_back(out[3 * r] / 3);
+  }
+  CHECK(is_permutation_of_range(wa::NDArray::from(firsts, {10})));
+  const wa::NDArray vector = computed(wr::permutation(wa::NDArray::from<double>({1, 2, 3, 4})));
+  std::vector<double> sorted = vector.to_vector<double>();
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == std::vector<double>{1, 2, 3, 4});
+}
+
+TEST_CASE("random values depend on the seed and chunks only", "[array-random]") {
+  wr::RandomState a(123);
+  wr::RandomState b(123);
+  const wa::Array x1 = a.normal(0, 1, {50, 40}, {16, 16});
+  const wa::Array x2 = b.normal(0, 1, {50, 40}, {16, 16});
+  CHECK(x1.name() == x2.name());
+  CHECK(computed(x1).equals(computed(x2)));
+  // The next call of a state differs; so does another seed, and other chunks.
+  CHECK_FALSE(computed(a.normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
+  CHECK_FALSE(computed(wr::RandomState(124).normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
+  CHECK_FALSE(computed(wr::RandomState(123).normal(0, 1, {50, 40}, {25, 40})).equals(computed(x1)));
+  a.seed(123);
+  CHECK(computed(a.normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
+  // The free functions take a fresh key per call; seed() restarts them.
+  CHECK(wr::random_sample({3}).name() != wr::random_sample({3}).name());
+  wr::seed(9);
+  const wa::NDArray first = computed(wr::randint(0, 1000, {20}));
+  wr::seed(9);
+  CHECK(computed(wr::randint(0, 1000, {20})).equals(first));
+
+  // Every block's task, encoded for another rank and decoded, gives the same block.
+  wr::RandomState c(77);
+  const std::vector<wa::Array> arrays{
+      c.random_sample({5, 4}, 2), c.normal(1, 2, {7}, 3), c.exponential(2, {6}, 4),
+      c.randint(-5, 5, {9}, 4, wa::DType::int16), c.choice(6, wa::Shape{8}, true, std::vector<double>(6, 1.0 / 6), 3),
+      c.choice(6, wa::Shape{4}, false, std::nullopt, 2), c.permutation(9, 4)};
+  for (const wa::Array& arr : arrays) {
+    INFO(arr.name());
+    const std::int64_t index[] = {1, 0};
+    const weft::TaskPtr task = arr.block_task(std::span<const std::int64_t>(index, static_cast<std::size_t>(arr.ndim())));
+    std::vector<std::byte> bytes;
+    weft::detail::encode_task(*task, bytes);
+    std::span<const std::byte> in(bytes);
+    const weft::TaskPtr decoded = weft::detail::decode_task(in);
+    std::vector<weft::Value> inputs;
+    for (const weft::TaskRef& dep : task->dependencies()) inputs.push_back(dep.task->run({}));
+    std::vector<const weft::Value*> pointers;
+    for (const weft::Value& v : inputs) pointers.push_back(&v);
+    CHECK(decoded->run(pointers).get<wa::NDArray>().equals(task->run(pointers).get<wa::NDArray>()));
+  }
+}
+
+TEST_CASE("random arguments are checked before any task exists", "[array-random]") {
+  wr::RandomState s(1);
+  check_error([&] { s.random_sample({-1}); }, "value.bad-shape");
+  check_error([&] { s.random_sample({4}, wa::Chunks{{3}}); }, "value.bad-chunks");
+  check_error([&] { s.normal(0, -1, {3}); }, "value.bad-scale");
+  check_error([&] { s.exponential(-2, {3}); }, "value.bad-scale");
+  check_error([&] { s.randint(5, 5, {3}); }, "value.bad-range");
+  check_error([&] { s.randint(0, 300, {3}, {}, wa::DType::int8); }, "value.bad-range");
+  check_error([&] { s.randint(-1, 3, {3}, {}, wa::DType::uint32); }, "value.bad-range");
+  check_error([&] { s.randint(0, 3, {3}, {}, wa::DType::float64); }, "type.randint-dtype");
+  check_error([&] { s.choice(3, wa::Shape{4}, false); }, "value.sample-too-large");
+  check_error([&] { s.choice(3, wa::Shape{3}, false, std::vector<double>{0.5, 0.5, 0.0}); }, "value.sample-too-large");
+  check_error([&] { s.choice(3, wa::Shape{2}, true, std::vector<double>{0.5, 0.6, 0.0}); }, "value.bad-probabilities");
+  check_error([&] { s.choice(3, wa::Shape{2}, true, std::vector<double>{0.5, 0.5}); }, "value.bad-probabilities");
+  check_error([&] { s.choice(2, wa::Shape{2}, true, std::vector<double>{1.5, -0.5}); }, "value.bad-probabilities");
+  check_error([&] { s.choice(0, wa::Shape{2}); }, "value.empty-population");
+  check_error([&] { s.choice(wa::zeros({2, 2}), wa::Shape{2}); }, "value.bad-ndim");
+  check_error([&] { s.permutation(-1); }, "value.bad-shape");
+  check_error([&] { s.permutation(wa::NDArray::scalar(1.0)); }, "value.bad-ndim");
+}
