@@ -2,11 +2,15 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "weft/compute.hpp"
 #include "weft/error.hpp"
+#include "weft/main.hpp"
+#include "weft/scheduler.hpp"
 
 namespace weft_bench {
 
@@ -40,5 +44,31 @@ class Options {
   std::map<std::string, std::string> values_;
   std::vector<std::string> used_;
 };
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+/// --scheduler (default: the cluster under mpirun, else threads) and --threads.
+inline weft::ComputeOptions compute_options(Options& opts) {
+  weft::ComputeOptions o;
+  o.scheduler = weft::parse_scheduler(opts.get("scheduler", weft::nranks() > 1 ? "distributed" : "threads"));
+  long threads = opts.get_int("threads", 0);
+  if (threads > 0) o.num_workers = static_cast<unsigned>(threads);
+  return o;
+}
+
+/// The best time of `repeat` runs of f().
+template <class F>
+double best_of(long repeat, F&& f) {
+  double best = 1e30;
+  for (long r = 0; r < repeat; ++r) {
+    Clock::time_point t = Clock::now();
+    f();
+    best = std::min(best, seconds_since(t));
+  }
+  return best;
+}
 
 }  // namespace weft_bench

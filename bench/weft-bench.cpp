@@ -21,29 +21,24 @@
 
 namespace weft_bench {
 void scheduler_sim(Options& opts);  // bench/scheduler_sim.cpp
+// bench/array_benches.cpp
+void array_expr(Options& opts);
+void array_sum(Options& opts);
+void array_std(Options& opts);
+void rechunk(Options& opts);
+void matmul(Options& opts);
 }
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
+using weft_bench::Clock;
+using weft_bench::compute_options;
 using weft_bench::Options;
+using weft_bench::seconds_since;
 
 long inc(long x) { return x + 1; }
 long add(long a, long b) { return a + b; }
 std::vector<long> to_list(std::vector<long> xs) { return xs; }
-
-weft::ComputeOptions compute_options(Options& opts) {
-  weft::ComputeOptions o;
-  // Under mpirun (weft::main with worker ranks) the default is the cluster.
-  o.scheduler = weft::parse_scheduler(opts.get("scheduler", weft::nranks() > 1 ? "distributed" : "threads"));
-  long threads = opts.get_int("threads", 0);
-  if (threads > 0) o.num_workers = static_cast<unsigned>(threads);
-  return o;
-}
 
 // Runs build() then compute() `repeat` times; keeps the best of each.
 template <class Build, class Check>
@@ -122,6 +117,11 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
       {"tasks-tree", tasks_tree},
       {"tasks-map", tasks_map},
       {"scheduler-sim", weft_bench::scheduler_sim},
+      {"array-expr", weft_bench::array_expr},
+      {"array-sum", weft_bench::array_sum},
+      {"array-std", weft_bench::array_std},
+      {"rechunk", weft_bench::rechunk},
+      {"matmul", weft_bench::matmul},
   };
   return all;
 }

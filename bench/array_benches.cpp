@@ -1,0 +1,152 @@
+// The array benchmarks: the workloads of ../shared/peers/dask_array.py, each
+// beside its local baseline measured in the same run (a STREAM-like OpenMP
+// sum, one OpenBLAS dgemm of the whole matrices).
+#include <cblas.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "options.hpp"
+#include "weft/array.hpp"
+
+namespace weft_bench {
+namespace {
+
+namespace wa = weft::array;
+
+void print(const nlohmann::json& j) { std::printf("%s\n", j.dump().c_str()); }
+
+// An n x n float64 array in memory with values that are cheap to make and
+// check (element (i, j) is ((i * n + j) % 1000) / 1000).
+wa::NDArray square_matrix(std::int64_t n) {
+  wa::NDArray a(wa::DType::float64, {n, n});
+  double* p = a.data<double>();
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n * n; ++i) p[i] = static_cast<double>(i % 1000) / 1000.0;
+  return a;
+}
+
+// The same sum the way STREAM would: one OpenMP pass over the memory.
+double stream_sum(const wa::NDArray& a) {
+  const double* p = a.data<double>();
+  const std::int64_t n = a.size();
+  double total = 0.0;
+#pragma omp parallel for simd reduction(+ : total) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) total += p[i];
+  return total;
+}
+
+double scalar(const wa::Array& x, const weft::ComputeOptions& co) { return x.compute(co).item<double>(); }
+
+bool near(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * std::fabs(want); }
+
+}  // namespace
+
+// (x + x.T - x.mean(0)).sum() with x random inside the graph. The sum equals
+// x.sum() (the other terms cancel), which checks the result.
+void array_expr(Options& opts) {
+  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
+  const long repeat = opts.get_int("repeat", 3);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  wa::random::RandomState rs(42);
+  wa::Array x = rs.random({n, n}, {c, c});
+  wa::Array expr = (x + x.T() - x.mean(0)).sum();
+  double value = 0.0;
+  const double seconds = best_of(repeat, [&] { value = scalar(expr, co); });
+  const double check = scalar(x.sum(), co);
+  print({{"bench", "array-expr"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
+         {"seconds", seconds}, {"value", value}, {"correct", near(value, check, 1e-9)}});
+}
+
+// x.sum() of an 800 MB float64 array in memory, beside one OpenMP pass.
+void array_sum(Options& opts) {
+  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
+  const long repeat = opts.get_int("repeat", 3);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  wa::NDArray data = square_matrix(n);
+  wa::Array x = wa::from_array(data, {c, c});
+  double value = 0.0, reference = 0.0;
+  const double seconds = best_of(repeat, [&] { value = scalar(x.sum(), co); });
+  const double stream_seconds = best_of(repeat, [&] { reference = stream_sum(data); });
+  const double bytes = static_cast<double>(data.nbytes());
+  print({{"bench", "array-sum"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
+         {"seconds", seconds}, {"gbps", bytes / seconds / 1e9},
+         {"stream_seconds", stream_seconds}, {"stream_gbps", bytes / stream_seconds / 1e9},
+         {"threads", omp_get_max_threads()},
+         {"ratio_to_stream", stream_seconds / seconds}, {"correct", near(value, reference, 1e-12)}});
+}
+
+// x.std(axis=0) of the same array.
+void array_std(Options& opts) {
+  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
+  const long repeat = opts.get_int("repeat", 3);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  wa::NDArray data = square_matrix(n);
+  wa::Array x = wa::from_array(data, {c, c});
+  wa::NDArray result;
+  const double seconds = best_of(repeat, [&] { result = x.std(0).compute(co); });
+  // Column 0 by two passes, directly.
+  double mean = 0.0, m2 = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) mean += data.at<double>({i, 0});
+  mean /= static_cast<double>(n);
+  for (std::int64_t i = 0; i < n; ++i) m2 += std::pow(data.at<double>({i, 0}) - mean, 2);
+  const double want = std::sqrt(m2 / static_cast<double>(n));
+  print({{"bench", "array-std"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
+         {"seconds", seconds}, {"correct", near(result.at<double>({0}), want, 1e-10)}});
+}
+
+// (1000, 1000) blocks -> (10000, 100), then summed (as the peer does).
+void rechunk(Options& opts) {
+  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
+  const long repeat = opts.get_int("repeat", 3);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  wa::NDArray data = square_matrix(n);
+  wa::Array x = wa::from_array(data, {c, c});
+  wa::Array y = x.rechunk({n, n / 100});
+  double value = 0.0;
+  const double seconds = best_of(repeat, [&] { value = scalar(y.sum(), co); });
+  print({{"bench", "rechunk"}, {"n", n}, {"from", c}, {"to", nlohmann::json::array({n, n / 100})},
+         {"ranks", weft::nranks()}, {"tasks", y.graph().size()}, {"seconds", seconds},
+         {"correct", near(value, stream_sum(data), 1e-12)}});
+}
+
+// A @ B of 4000^2 float64 in 1000^2 blocks, beside one dgemm of the whole.
+void matmul(Options& opts) {
+  const std::int64_t n = opts.get_int("n", 4000), c = opts.get_int("chunk", 1000);
+  const long repeat = opts.get_int("repeat", 3);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  wa::NDArray a = square_matrix(n), b = wa::NDArray(wa::DType::float64, {n, n});
+  {
+    const double* pa = a.data<double>();
+    double* pb = b.data<double>();
+    for (std::int64_t i = 0; i < n * n; ++i) pb[i] = 1.0 - pa[(i * 7) % (n * n)];
+  }
+  wa::Array A = wa::from_array(a, {c, c}), B = wa::from_array(b, {c, c});
+  wa::Array product = wa::matmul(A, B);
+  wa::NDArray result;
+  const double seconds = best_of(repeat, [&] { result = product.compute(co); });
+  wa::NDArray reference(wa::DType::float64, {n, n});
+  const double dgemm_seconds = best_of(repeat, [&] {
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
+                static_cast<int>(n), 1.0, a.data<double>(), static_cast<int>(n), b.data<double>(),
+                static_cast<int>(n), 0.0, reference.data<double>(), static_cast<int>(n));
+  });
+  bool correct = true;
+  for (std::int64_t i = 0; i < n; i += n / 7)
+    for (std::int64_t j = 0; j < n; j += n / 5)
+      correct = correct && near(result.at<double>({i, j}), reference.at<double>({i, j}), 1e-10);
+  print({{"bench", "matmul"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()}, {"seconds", seconds},
+         {"dgemm_seconds", dgemm_seconds}, {"ratio_to_dgemm", dgemm_seconds / seconds},
+         {"gflops", 2.0 * std::pow(static_cast<double>(n), 3) / seconds / 1e9}, {"correct", correct}});
+}
+
+}  // namespace weft_bench
