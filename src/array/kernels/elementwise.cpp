@@ -184,7 +184,7 @@ class TileEvaluator {
         buffers_.emplace_back(new std::byte[kTileBytes]);
         slot_[i] = buffers_.back().get();
       }
-      if (ins.op == Op::constant) fill_constant(ins, slot_[i]);
+      if (ins.op == Op::constant) fill_constant(ins, slot_[i], std::min(total_, kTileElements));
       for (int a = 0; a < op_arity(ins.op); ++a) {
         const auto arg = static_cast<std::size_t>(ins.args[a]);
         if (last_use[arg] == i && program_[arg].op != Op::constant &&
@@ -194,9 +194,10 @@ class TileEvaluator {
     }
   }
 
-  static void fill_constant(const Instr& ins, std::byte* slot) {
+  /// The first n elements of the slot (no tile of this block is longer).
+  static void fill_constant(const Instr& ins, std::byte* slot, std::int64_t n) {
     const std::size_t size = itemsize(ins.dtype);
-    for (std::int64_t k = 0; k < kTileElements; ++k)
+    for (std::int64_t k = 0; k < n; ++k)
       std::memcpy(slot + static_cast<std::size_t>(k) * size, ins.value.data(), size);
   }
 
