@@ -149,4 +149,27 @@ void matmul(Options& opts) {
          {"gflops", 2.0 * std::pow(static_cast<double>(n), 3) / seconds / 1e9}, {"correct", correct}});
 }
 
+// Building and running a graph of many small blocks: (x + 1) * 2 summed, x of
+// `blocks` blocks of `chunk` elements. Times the layers (no tasks yet), the
+// tasks (materialising the graph) and the computation separately.
+void array_graph(Options& opts) {
+  const std::int64_t blocks = opts.get_int("blocks", 100000), c = opts.get_int("chunk", 10);
+  weft::ComputeOptions co = compute_options(opts);
+  opts.check_all_used();
+  Clock::time_point t = Clock::now();
+  wa::Array x = wa::ones({blocks * c}, wa::DType::float64, c);
+  wa::Array y = ((x + 1) * 2).sum();
+  const double layers_seconds = seconds_since(t);
+  t = Clock::now();
+  const std::size_t tasks = y.graph().size();
+  const double tasks_seconds = seconds_since(t);
+  t = Clock::now();
+  const double value = scalar(y, co);
+  const double run_seconds = seconds_since(t);
+  print({{"bench", "array-graph"}, {"blocks", blocks}, {"chunk", c}, {"ranks", weft::nranks()},
+         {"tasks", tasks}, {"layers_seconds", layers_seconds}, {"graph_seconds", tasks_seconds},
+         {"seconds", run_seconds}, {"per_block_us", run_seconds / static_cast<double>(blocks) * 1e6},
+         {"correct", value == 4.0 * static_cast<double>(blocks * c)}});
+}
+
 }  // namespace weft_bench

@@ -27,6 +27,7 @@ void array_sum(Options& opts);
 void array_std(Options& opts);
 void rechunk(Options& opts);
 void matmul(Options& opts);
+void array_graph(Options& opts);
 }
 
 namespace {
@@ -122,6 +123,7 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
       {"array-std", weft_bench::array_std},
       {"rechunk", weft_bench::rechunk},
       {"matmul", weft_bench::matmul},
+      {"array-graph", weft_bench::array_graph},
   };
   return all;
 }
