@@ -7,42 +7,26 @@
 #include <string>
 #include <vector>
 
+#include "array/block_inputs.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/array/rechunk.hpp"
 #include "weft/error.hpp"
 #include "weft/scheduler.hpp"
 
 namespace wa = weft::array;
+using weft::test::kLocalSchedulers;
+using weft::test::signed_ramp;
+using weft::test::untouchable;
 using Catch::Matchers::Contains;
 
 namespace {
-
-const weft::SchedulerChoice kSchedulers[] = {weft::scheduler::sync, weft::scheduler::threads};
-
-// Sign-varying values, every third one 0 (so that bools vary), converted to `dtype`.
-wa::NDArray sample(const wa::Shape& shape, wa::DType dtype) {
-  std::vector<double> v(static_cast<std::size_t>(wa::shape_size(shape)));
-  // Unsigned types get no negative values, which C++ cannot convert to them.
-  const double shift = wa::dtype_kind(dtype) == wa::DTypeKind::unsigned_integer ? 0.5 : -40.5;
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = i % 3 == 0 ? 0.0 : static_cast<double>(i % 97) + shift;
-  return wa::NDArray::from(v, shape).astype(dtype);
-}
-
-// An array whose blocks must never be asked for: operations that fail must
-// fail before they make a task.
-wa::Array untouchable(wa::Shape shape, wa::Chunks chunks) {
-  wa::detail::ArrayMeta meta{"untouchable", weft::tokenize(shape, chunks), shape, chunks, wa::DType::float64};
-  return wa::make_array(meta, [](std::span<const std::int64_t>, weft::Key) -> weft::TaskPtr {
-    throw std::logic_error("a task of the input was made");
-  });
-}
 
 // Checks every block of y (its shape from y's chunks, its elements from
 // `want`) and the whole of y on both local schedulers.
 void check_blocks(const wa::Array& y, const wa::NDArray& want) {
   std::vector<std::vector<std::int64_t>> offsets;
   for (const auto& axis : y.chunks()) offsets.push_back(wa::block_offsets(axis));
-  for (const auto& scheduler : kSchedulers) {
+  for (const auto& scheduler : kLocalSchedulers) {
     CHECK(y.compute(scheduler).equals(want));
     std::vector<std::int64_t> grid = y.numblocks(), index(grid.size(), 0);
     for (std::int64_t flat = 0; flat < wa::shape_size(grid); ++flat) {
@@ -95,7 +79,7 @@ TEST_CASE("rechunk gives the same elements in the requested blocks", "[array-rec
     for (wa::DType dtype : dtypes) {
       INFO("shape " << wa::shape_str(c.shape) << " from " << wa::chunks_str(c.from) << " as "
                     << wa::dtype_name(dtype));
-      const wa::NDArray input = sample(c.shape, dtype);
+      const wa::NDArray input = signed_ramp(c.shape, dtype);
       const wa::Array y = wa::rechunk(wa::from_array(input, c.from), c.to);
       REQUIRE(y.chunks() == c.want);
       CHECK(y.dtype() == dtype);
@@ -106,7 +90,7 @@ TEST_CASE("rechunk gives the same elements in the requested blocks", "[array-rec
 }
 
 TEST_CASE("rechunk to the same chunks is the array itself", "[array-rechunk]") {
-  const wa::Array x = wa::from_array(sample({6, 4}, wa::DType::int32), {4, 3});
+  const wa::Array x = wa::from_array(signed_ramp({6, 4}, wa::DType::int32), {4, 3});
   CHECK(wa::rechunk(x, {4, 3}).name() == x.name());
   CHECK(x.rechunk(wa::Chunks{{4, 2}, {3, 1}}).name() == x.name());
   const wa::Array scalar = wa::from_array(wa::NDArray::scalar(2.5));
@@ -115,7 +99,7 @@ TEST_CASE("rechunk to the same chunks is the array itself", "[array-rechunk]") {
 }
 
 TEST_CASE("rechunk round trips through several chunkings", "[array-rechunk]") {
-  const wa::NDArray input = sample({12, 10}, wa::DType::float32);
+  const wa::NDArray input = signed_ramp({12, 10}, wa::DType::float32);
   const wa::Array x = wa::from_array(input, wa::Chunks{{5, 5, 2}, {3, 3, 3, 1}});
   const wa::Array there = x.rechunk(1).rechunk({12, -1}).rechunk(wa::Chunks{{7, 5}, {1, 9}});
   const wa::Array back = there.rechunk(wa::Chunks{{5, 5, 2}, {3, 3, 3, 1}});
@@ -163,7 +147,7 @@ TEST_CASE("plan_rechunk ports dask's plan", "[array-rechunk]") {
 }
 
 TEST_CASE("rechunk from squares to columns bounds its tasks", "[array-rechunk]") {
-  const wa::NDArray input = sample({100, 100}, wa::DType::float64);
+  const wa::NDArray input = signed_ramp({100, 100}, wa::DType::float64);
   const wa::Array x = wa::from_array(input, 10);
   const std::size_t input_tasks = 100;
 

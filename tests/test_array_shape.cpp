@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "array/numpy_oracle.hpp"
+#include "array/block_inputs.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/array/rechunk.hpp"
 #include "weft/array/shape.hpp"
@@ -17,20 +18,12 @@
 #include "weft/scheduler.hpp"
 
 namespace wa = weft::array;
+using weft::test::kLocalSchedulers;
+using weft::test::signed_ramp;
+using weft::test::untouchable;
 using weft::test::check_close;
 
 namespace {
-
-const weft::SchedulerChoice kSchedulers[] = {weft::scheduler::sync, weft::scheduler::threads};
-
-// Sign-varying values, every third one 0 (so that bools vary), converted to `dtype`.
-wa::NDArray sample(const wa::Shape& shape, wa::DType dtype) {
-  std::vector<double> v(static_cast<std::size_t>(wa::shape_size(shape)));
-  // Unsigned types get no negative values, which C++ cannot convert to them.
-  const double shift = wa::dtype_kind(dtype) == wa::DTypeKind::unsigned_integer ? 0.5 : -40.5;
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = i % 3 == 0 ? 0.0 : static_cast<double>(i % 97) + shift;
-  return wa::NDArray::from(v, shape).astype(dtype);
-}
 
 // Computes each result on both local schedulers and compares it with
 // NumPy's `out[i]` (the code sees the inputs by name).
@@ -45,16 +38,9 @@ void check_numpy(const std::vector<wa::Array>& results, const std::string& code,
       for (std::int64_t c : results[i].chunks()[a]) total += c;
       CHECK(total == results[i].shape()[a]);
     }
-    for (const auto& scheduler : kSchedulers)
+    for (const auto& scheduler : kLocalSchedulers)
       check_close(results[i].compute(scheduler), want[i], 0.0, 0.0, true, "result " + std::to_string(i));
   }
-}
-
-wa::Array untouchable(wa::Shape shape, wa::Chunks chunks) {
-  wa::detail::ArrayMeta meta{"untouchable", weft::tokenize(shape, chunks), shape, chunks, wa::DType::float64};
-  return wa::make_array(meta, [](std::span<const std::int64_t>, weft::Key) -> weft::TaskPtr {
-    throw std::logic_error("a task of the input was made");
-  });
 }
 
 void check_error(const std::function<void()>& call, const std::string& id, const std::string& op) {
@@ -105,7 +91,7 @@ TEST_CASE("reshape matches NumPy and moves blocks as dask's reshape_rechunk", "[
   for (std::size_t i = 0; i < std::size(cases); ++i) {
     const Case& c = cases[i];
     const std::string name = "x" + std::to_string(i);
-    const wa::NDArray input = sample(c.from, dtypes[i % std::size(dtypes)]);
+    const wa::NDArray input = signed_ramp(c.from, dtypes[i % std::size(dtypes)]);
     inputs.emplace_back(name, input);
     const wa::Array y = wa::reshape(wa::from_array(input, c.chunks), c.to);
     INFO("case " << i << ": " << wa::shape_str(c.from) << " -> " << wa::shape_str(c.to));
@@ -113,7 +99,7 @@ TEST_CASE("reshape matches NumPy and moves blocks as dask's reshape_rechunk", "[
     results.push_back(y);
     code += name + ".reshape(" + wa::shape_str(c.to) + "), ";
   }
-  const wa::Array x = wa::from_array(sample({3, 4}, wa::DType::complex128), {2, 3});
+  const wa::Array x = wa::from_array(signed_ramp({3, 4}, wa::DType::complex128), {2, 3});
   inputs.emplace_back("c", x.compute(weft::scheduler::sync));
   results.push_back(wa::ravel(x));
   results.push_back(x.ravel());
@@ -123,7 +109,7 @@ TEST_CASE("reshape matches NumPy and moves blocks as dask's reshape_rechunk", "[
 }
 
 TEST_CASE("transpose, moveaxis and swapaxes match NumPy and keep blocks", "[array-shape]") {
-  const wa::NDArray input = sample({3, 4, 5}, wa::DType::int64);
+  const wa::NDArray input = signed_ramp({3, 4, 5}, wa::DType::int64);
   const wa::Array x = wa::from_array(input, wa::Chunks{{2, 1}, {1, 3}, {5}});
   const std::vector<wa::Array> results = {
       wa::transpose(x),          x.T(),
@@ -141,7 +127,7 @@ TEST_CASE("transpose, moveaxis and swapaxes match NumPy and keep blocks", "[arra
               " np.moveaxis(x, [0, 1], [-1, -2]), x]",
               {{"x", input}});
 
-  const wa::NDArray small = sample({0, 3}, wa::DType::float32);
+  const wa::NDArray small = signed_ramp({0, 3}, wa::DType::float32);
   const wa::Array empty = wa::from_array(small, wa::Chunks{{0}, {2, 1}});
   const wa::Array scalar = wa::from_array(wa::NDArray::scalar(1.5));
   check_numpy({empty.T(), wa::transpose(scalar)}, "out = [e.T, s.T]",
@@ -149,13 +135,13 @@ TEST_CASE("transpose, moveaxis and swapaxes match NumPy and keep blocks", "[arra
 }
 
 TEST_CASE("squeeze, expand_dims and atleast_nd match NumPy", "[array-shape]") {
-  const wa::NDArray input = sample({1, 4, 1, 3}, wa::DType::float32);
+  const wa::NDArray input = signed_ramp({1, 4, 1, 3}, wa::DType::float32);
   const wa::Array x = wa::from_array(input, wa::Chunks{{1}, {2, 2}, {1}, {1, 2}});
-  const wa::NDArray flat = sample({4, 3}, wa::DType::uint8);
+  const wa::NDArray flat = signed_ramp({4, 3}, wa::DType::uint8);
   const wa::Array y = wa::from_array(flat, wa::Chunks{{3, 1}, {2, 1}});
-  const wa::NDArray line = sample({5}, wa::DType::int8);
+  const wa::NDArray line = signed_ramp({5}, wa::DType::int8);
   const wa::Array v = wa::from_array(line, 2);
-  const wa::NDArray cube = sample({2, 2, 2}, wa::DType::int8);
+  const wa::NDArray cube = signed_ramp({2, 2, 2}, wa::DType::int8);
   const wa::Array w = wa::from_array(cube, 1);
   const wa::Array s = wa::from_array(wa::NDArray::scalar(3.0));
   const std::vector<wa::Array> results = {
@@ -180,11 +166,11 @@ TEST_CASE("squeeze, expand_dims and atleast_nd match NumPy", "[array-shape]") {
 }
 
 TEST_CASE("concatenate and stack match NumPy, promoting dtypes", "[array-shape]") {
-  const wa::NDArray a_in = sample({3, 4}, wa::DType::int32);
-  const wa::NDArray b_in = sample({2, 4}, wa::DType::float32);
-  const wa::NDArray c_in = sample({0, 4}, wa::DType::int8);
-  const wa::NDArray d_in = sample({3, 4}, wa::DType::bool_);
-  const wa::NDArray e_in = sample({3, 4}, wa::DType::uint8);
+  const wa::NDArray a_in = signed_ramp({3, 4}, wa::DType::int32);
+  const wa::NDArray b_in = signed_ramp({2, 4}, wa::DType::float32);
+  const wa::NDArray c_in = signed_ramp({0, 4}, wa::DType::int8);
+  const wa::NDArray d_in = signed_ramp({3, 4}, wa::DType::bool_);
+  const wa::NDArray e_in = signed_ramp({3, 4}, wa::DType::uint8);
   const wa::Array a = wa::from_array(a_in, wa::Chunks{{2, 1}, {2, 2}});
   const wa::Array b = wa::from_array(b_in, wa::Chunks{{1, 1}, {3, 1}});
   const wa::Array c = wa::from_array(c_in, wa::Chunks{{0}, {4}});
@@ -253,8 +239,8 @@ TEST_CASE("shape operations check their arguments before any task", "[array-shap
 }
 
 TEST_CASE("rechunk and shape tasks travel to other ranks and run the same there", "[array-shape]") {
-  const wa::Array x = wa::from_array(sample({6, 4}, wa::DType::int32), wa::Chunks{{4, 2}, {3, 1}});
-  const wa::Array f = wa::from_array(sample({1, 4}, wa::DType::float32), 2);
+  const wa::Array x = wa::from_array(signed_ramp({6, 4}, wa::DType::int32), wa::Chunks{{4, 2}, {3, 1}});
+  const wa::Array f = wa::from_array(signed_ramp({1, 4}, wa::DType::float32), 2);
   const std::vector<wa::Array> arrays = {
       wa::rechunk(x, wa::Chunks{{1, 5}, {4}}),  // pieces merged
       wa::rechunk(x, {2, 1}),                   // regions of blocks

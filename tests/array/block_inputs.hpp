@@ -1,12 +1,16 @@
-// tests/array/block_inputs.hpp - test inputs for the linalg and blockwise
-// tests: arrays cut from an NDArray into given blocks, and reproducible
-// values of every dtype.
+// tests/array/block_inputs.hpp - test inputs for the array tests: arrays cut
+// from an NDArray into given blocks, reproducible values of every dtype, and
+// an array whose blocks must never be made.
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "weft/array/array.hpp"
+#include "weft/scheduler.hpp"
 
 namespace weft::test {
 
@@ -49,5 +53,26 @@ inline array::NDArray sample(array::DType dtype, array::Shape shape, std::uint64
   for (std::int64_t i = 0; i < out.size(); ++i) c[i] = {re[i], im[i]};
   return out.astype(dtype);
 }
+
+/// Sign-varying values, every third one 0 (so that bools vary), converted to
+/// `dtype`; unsigned types get no negative values, which C++ cannot convert.
+inline array::NDArray signed_ramp(const array::Shape& shape, array::DType dtype) {
+  std::vector<double> v(static_cast<std::size_t>(array::shape_size(shape)));
+  const double shift = array::dtype_kind(dtype) == array::DTypeKind::unsigned_integer ? 0.5 : -40.5;
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = i % 3 == 0 ? 0.0 : static_cast<double>(i % 97) + shift;
+  return array::NDArray::from(v, shape).astype(dtype);
+}
+
+/// An array whose blocks must never be asked for: operations that fail must
+/// fail before they make a task.
+inline array::Array untouchable(array::Shape shape, array::Chunks chunks) {
+  array::detail::ArrayMeta meta{"untouchable", tokenize(shape, chunks), shape, chunks, array::DType::float64};
+  return array::make_array(meta, [](std::span<const std::int64_t>, Key) -> TaskPtr {
+    throw std::logic_error("a task of the input was made");
+  });
+}
+
+/// The local schedulers every array result is computed on.
+inline const SchedulerChoice kLocalSchedulers[] = {scheduler::sync, scheduler::threads};
 
 }  // namespace weft::test
