@@ -19,6 +19,10 @@ namespace {
 namespace wa = weft::array;
 
 void print(const nlohmann::json& j) { std::printf("%s\n", j.dump().c_str()); }
+void print(nlohmann::json head, const nlohmann::json& more) {
+  head.update(more);
+  print(head);
+}
 
 // An n x n float64 array in memory with values that are cheap to make and
 // check (element (i, j) is ((i * n + j) % 1000) / 1000).
@@ -44,39 +48,52 @@ double scalar(const wa::Array& x, const weft::ComputeOptions& co) { return x.com
 
 bool near(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * std::fabs(want); }
 
+// What the workload benchmarks read from their options: --n, --chunk,
+// --repeat and the scheduler (--scheduler, --threads).
+struct Workload {
+  std::int64_t n, chunk;
+  long repeat;
+  weft::ComputeOptions co;
+  Workload(Options& opts, std::int64_t default_n)
+      : n(opts.get_int("n", default_n)),
+        chunk(opts.get_int("chunk", 1000)),
+        repeat(opts.get_int("repeat", 3)),
+        co(compute_options(opts)) {
+    opts.check_all_used();
+  }
+  // The fields every line starts with.
+  nlohmann::json fields(const char* bench) const {
+    return {{"bench", bench}, {"n", n}, {"ranks", weft::nranks()}};
+  }
+};
+
 }  // namespace
 
 // (x + x.T - x.mean(0)).sum() with x random inside the graph. The sum equals
 // x.sum() (the other terms cancel), which checks the result.
 void array_expr(Options& opts) {
-  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
-  const long repeat = opts.get_int("repeat", 3);
-  weft::ComputeOptions co = compute_options(opts);
-  opts.check_all_used();
+  const Workload w(opts, 10000);
+  const std::int64_t n = w.n, c = w.chunk;
   wa::random::RandomState rs(42);
   wa::Array x = rs.random({n, n}, {c, c});
   wa::Array expr = (x + x.T() - x.mean(0)).sum();
   double value = 0.0;
-  const double seconds = best_of(repeat, [&] { value = scalar(expr, co); });
-  const double check = scalar(x.sum(), co);
-  print({{"bench", "array-expr"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
-         {"seconds", seconds}, {"value", value}, {"correct", near(value, check, 1e-9)}});
+  const double seconds = best_of(w.repeat, [&] { value = scalar(expr, w.co); });
+  const double check = scalar(x.sum(), w.co);
+  print(w.fields("array-expr"), {{"chunk", c}, {"seconds", seconds}, {"value", value}, {"correct", near(value, check, 1e-9)}});
 }
 
 // x.sum() of an 800 MB float64 array in memory, beside one OpenMP pass.
 void array_sum(Options& opts) {
-  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
-  const long repeat = opts.get_int("repeat", 3);
-  weft::ComputeOptions co = compute_options(opts);
-  opts.check_all_used();
+  const Workload w(opts, 10000);
+  const std::int64_t n = w.n, c = w.chunk;
   wa::NDArray data = square_matrix(n);
   wa::Array x = wa::from_array(data, {c, c});
   double value = 0.0, reference = 0.0;
-  const double seconds = best_of(repeat, [&] { value = scalar(x.sum(), co); });
-  const double stream_seconds = best_of(repeat, [&] { reference = stream_sum(data); });
+  const double seconds = best_of(w.repeat, [&] { value = scalar(x.sum(), w.co); });
+  const double stream_seconds = best_of(w.repeat, [&] { reference = stream_sum(data); });
   const double bytes = static_cast<double>(data.nbytes());
-  print({{"bench", "array-sum"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
-         {"seconds", seconds}, {"gbps", bytes / seconds / 1e9},
+  print(w.fields("array-sum"), {{"chunk", c}, {"seconds", seconds}, {"gbps", bytes / seconds / 1e9},
          {"stream_seconds", stream_seconds}, {"stream_gbps", bytes / stream_seconds / 1e9},
          {"threads", omp_get_max_threads()},
          {"ratio_to_stream", stream_seconds / seconds}, {"correct", near(value, reference, 1e-12)}});
@@ -84,46 +101,38 @@ void array_sum(Options& opts) {
 
 // x.std(axis=0) of the same array.
 void array_std(Options& opts) {
-  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
-  const long repeat = opts.get_int("repeat", 3);
-  weft::ComputeOptions co = compute_options(opts);
-  opts.check_all_used();
+  const Workload w(opts, 10000);
+  const std::int64_t n = w.n, c = w.chunk;
   wa::NDArray data = square_matrix(n);
   wa::Array x = wa::from_array(data, {c, c});
   wa::NDArray result;
-  const double seconds = best_of(repeat, [&] { result = x.std(0).compute(co); });
+  const double seconds = best_of(w.repeat, [&] { result = x.std(0).compute(w.co); });
   // Column 0 by two passes, directly.
   double mean = 0.0, m2 = 0.0;
   for (std::int64_t i = 0; i < n; ++i) mean += data.at<double>({i, 0});
   mean /= static_cast<double>(n);
   for (std::int64_t i = 0; i < n; ++i) m2 += std::pow(data.at<double>({i, 0}) - mean, 2);
   const double want = std::sqrt(m2 / static_cast<double>(n));
-  print({{"bench", "array-std"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()},
-         {"seconds", seconds}, {"correct", near(result.at<double>({0}), want, 1e-10)}});
+  print(w.fields("array-std"), {{"chunk", c}, {"seconds", seconds}, {"correct", near(result.at<double>({0}), want, 1e-10)}});
 }
 
 // (1000, 1000) blocks -> (10000, 100), then summed (as the peer does).
 void rechunk(Options& opts) {
-  const std::int64_t n = opts.get_int("n", 10000), c = opts.get_int("chunk", 1000);
-  const long repeat = opts.get_int("repeat", 3);
-  weft::ComputeOptions co = compute_options(opts);
-  opts.check_all_used();
+  const Workload w(opts, 10000);
+  const std::int64_t n = w.n, c = w.chunk;
   wa::NDArray data = square_matrix(n);
   wa::Array x = wa::from_array(data, {c, c});
   wa::Array y = x.rechunk({n, n / 100});
   double value = 0.0;
-  const double seconds = best_of(repeat, [&] { value = scalar(y.sum(), co); });
-  print({{"bench", "rechunk"}, {"n", n}, {"from", c}, {"to", nlohmann::json::array({n, n / 100})},
-         {"ranks", weft::nranks()}, {"tasks", y.graph().size()}, {"seconds", seconds},
+  const double seconds = best_of(w.repeat, [&] { value = scalar(y.sum(), w.co); });
+  print(w.fields("rechunk"), {{"from", c}, {"to", nlohmann::json::array({n, n / 100})}, {"tasks", y.graph().size()}, {"seconds", seconds},
          {"correct", near(value, stream_sum(data), 1e-12)}});
 }
 
 // A @ B of 4000^2 float64 in 1000^2 blocks, beside one dgemm of the whole.
 void matmul(Options& opts) {
-  const std::int64_t n = opts.get_int("n", 4000), c = opts.get_int("chunk", 1000);
-  const long repeat = opts.get_int("repeat", 3);
-  weft::ComputeOptions co = compute_options(opts);
-  opts.check_all_used();
+  const Workload w(opts, 4000);
+  const std::int64_t n = w.n, c = w.chunk;
   wa::NDArray a = square_matrix(n), b = wa::NDArray(wa::DType::float64, {n, n});
   {
     const double* pa = a.data<double>();
@@ -133,9 +142,9 @@ void matmul(Options& opts) {
   wa::Array A = wa::from_array(a, {c, c}), B = wa::from_array(b, {c, c});
   wa::Array product = wa::matmul(A, B);
   wa::NDArray result;
-  const double seconds = best_of(repeat, [&] { result = product.compute(co); });
+  const double seconds = best_of(w.repeat, [&] { result = product.compute(w.co); });
   wa::NDArray reference(wa::DType::float64, {n, n});
-  const double dgemm_seconds = best_of(repeat, [&] {
+  const double dgemm_seconds = best_of(w.repeat, [&] {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
                 static_cast<int>(n), 1.0, a.data<double>(), static_cast<int>(n), b.data<double>(),
                 static_cast<int>(n), 0.0, reference.data<double>(), static_cast<int>(n));
@@ -144,7 +153,7 @@ void matmul(Options& opts) {
   for (std::int64_t i = 0; i < n; i += n / 7)
     for (std::int64_t j = 0; j < n; j += n / 5)
       correct = correct && near(result.at<double>({i, j}), reference.at<double>({i, j}), 1e-10);
-  print({{"bench", "matmul"}, {"n", n}, {"chunk", c}, {"ranks", weft::nranks()}, {"seconds", seconds},
+  print(w.fields("matmul"), {{"chunk", c}, {"seconds", seconds},
          {"dgemm_seconds", dgemm_seconds}, {"ratio_to_dgemm", dgemm_seconds / seconds},
          {"gflops", 2.0 * std::pow(static_cast<double>(n), 3) / seconds / 1e9}, {"correct", correct}});
 }
