@@ -21,16 +21,6 @@ using kernels::all_block_offsets;
 using kernels::block_start;
 using kernels::check_shape;
 
-detail::ArrayMeta make_meta(std::string name, Token token, Shape shape, Chunks chunks, DType dtype) {
-  detail::ArrayMeta meta;
-  meta.name = std::move(name);
-  meta.token = token;
-  meta.shape = std::move(shape);
-  meta.chunks = std::move(chunks);
-  meta.dtype = dtype;
-  return meta;
-}
-
 // NumPy's dtype for a number written in C++: its kind's default (Python's
 // int, float, complex), or the Scalar's own dtype when it is not weak.
 DType default_dtype(const Scalar& value) {
@@ -55,7 +45,7 @@ Array filled(std::string_view op, Shape shape, const ChunkSpec& chunk_spec, cons
   const Token token = detail::op_token(op, shape, chunks, spec.dtype, spec.initialise,
                                        std::string_view(reinterpret_cast<const char*>(spec.value.bytes.data()),
                                                         spec.value.bytes.size()));
-  return make_array(make_meta(std::string(op), token, std::move(shape), chunks, spec.dtype),
+  return make_array(detail::ArrayMeta{std::string(op), token, std::move(shape), chunks, spec.dtype},
                     [spec, chunks](std::span<const std::int64_t> index, Key key) {
                       return weft::detail::make_call_task(std::move(key), false, &kernels::fill_block, spec,
                                                           block_shape(chunks, index));
@@ -163,7 +153,7 @@ Array arange(const Scalar& start, const Scalar& stop, const Scalar& step, std::o
   };
   const Token token = detail::op_token("arange", length, chunks, out_dtype, bytes(first_bytes), bytes(second_bytes));
   std::vector<std::int64_t> offsets = block_offsets(chunks[0]);
-  return make_array(make_meta("arange", token, std::move(shape), chunks, out_dtype),
+  return make_array(detail::ArrayMeta{"arange", token, std::move(shape), chunks, out_dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const auto i = static_cast<std::size_t>(index[0]);
                       const kernels::ArangeSpec spec{out_dtype, offsets[i], chunks[0][i], first_bytes, second_bytes};
@@ -197,7 +187,7 @@ Array linspace(const Scalar& start, const Scalar& stop, std::int64_t num, bool e
   const Token token = detail::op_token("linspace", base.start.real(), base.start.imag(), base.stop.real(),
                                        base.stop.imag(), num, endpoint, base.dtype, base.complex_math, chunks);
   std::vector<std::int64_t> offsets = block_offsets(chunks[0]);
-  return make_array(make_meta("linspace", token, std::move(shape), chunks, base.dtype),
+  return make_array(detail::ArrayMeta{"linspace", token, std::move(shape), chunks, base.dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const auto i = static_cast<std::size_t>(index[0]);
                       kernels::LinspaceSpec spec = base;
@@ -214,7 +204,7 @@ Array eye(std::int64_t N, std::optional<std::int64_t> M, std::int64_t k, DType d
   const Token token = detail::op_token("eye", shape, k, dtype, chunks);
   const auto offsets = all_block_offsets(chunks);
   const kernels::FillSpec zero = fill_spec(dtype, 0);
-  return make_array(make_meta("eye", token, std::move(shape), chunks, dtype),
+  return make_array(detail::ArrayMeta{"eye", token, std::move(shape), chunks, dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const Shape start = block_start(offsets, index);
                       const Shape extent = block_shape(chunks, index);
@@ -254,7 +244,7 @@ Array diag_embed(const Array& v, std::int64_t k) {
   const auto pad_blocks = static_cast<std::int64_t>(pad_chunks.size());
   const auto v_blocks = static_cast<std::int64_t>(v_chunks.size());
   const kernels::FillSpec zero = fill_spec(v.dtype(), 0);
-  return make_array(make_meta("diag", detail::op_token("diag", v, k), Shape{n + pad, n + pad}, chunks, v.dtype()),
+  return make_array(detail::ArrayMeta{"diag", detail::op_token("diag", v, k), Shape{n + pad, n + pad}, chunks, v.dtype()},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const std::int64_t i = k >= 0 ? index[0] : index[1];
                       const std::int64_t j = k >= 0 ? index[1] : index[0];
@@ -302,7 +292,7 @@ Array diag_extract(const Array& v, std::int64_t k) {
   }
   if (sizes.empty()) sizes.push_back(0);
   const kernels::FillSpec zero = fill_spec(v.dtype(), 0);
-  return make_array(make_meta("diag", detail::op_token("diag", v, k), Shape{length}, Chunks{sizes}, v.dtype()),
+  return make_array(detail::ArrayMeta{"diag", detail::op_token("diag", v, k), Shape{length}, Chunks{sizes}, v.dtype()},
                     [=](std::span<const std::int64_t> index, Key key) {
                       if (pieces.empty())
                         return weft::detail::make_call_task(std::move(key), false, &kernels::fill_block, zero,
@@ -332,7 +322,7 @@ Array indices(Shape dimensions, DType dtype, const ChunkSpec& chunk_spec) {
   Shape shape{n};
   shape.insert(shape.end(), dimensions.begin(), dimensions.end());
   const Token token = detail::op_token("indices", shape, dtype, chunks);
-  return make_array(make_meta("indices", token, std::move(shape), chunks, dtype),
+  return make_array(detail::ArrayMeta{"indices", token, std::move(shape), chunks, dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const auto axis = static_cast<std::size_t>(index[0]);
                       const std::int64_t start = offsets[axis][static_cast<std::size_t>(index[axis + 1])];
@@ -365,7 +355,7 @@ std::vector<Array> meshgrid(const std::vector<Array>& arrays, std::string_view i
     const Array x = arrays[i];
     const int axis = axis_of[i];
     const Token token = detail::op_token("meshgrid", x, axis, arrays, indexing);
-    out.push_back(make_array(make_meta("meshgrid", token, shape, chunks, x.dtype()),
+    out.push_back(make_array(detail::ArrayMeta{"meshgrid", token, shape, chunks, x.dtype()},
                              [=](std::span<const std::int64_t> index, Key key) {
                                return weft::detail::make_call_task(
                                    std::move(key), false, &kernels::broadcast_along_block, axis,
@@ -384,7 +374,7 @@ Array fromfunction(IndexFunction f, Shape shape, DType dtype, const ChunkSpec& c
   const Token token =
       detail::op_token("fromfunction", reinterpret_cast<std::uintptr_t>(f), shape, dtype, chunks);
   const auto offsets = all_block_offsets(chunks);
-  return make_array(make_meta("fromfunction", token, std::move(shape), chunks, result_dtype),
+  return make_array(detail::ArrayMeta{"fromfunction", token, std::move(shape), chunks, result_dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       return weft::detail::make_call_task(std::move(key), false, &kernels::fromfunction_block, f,
                                                           block_start(offsets, index), block_shape(chunks, index),
@@ -411,7 +401,7 @@ Array from_array(const NDArray& x, const ChunkSpec& chunk_spec) {
     token = weft::detail::fresh_token();
   }
   const auto offsets = all_block_offsets(chunks);
-  return make_array(make_meta("array", token, x.shape(), chunks, x.dtype()),
+  return make_array(detail::ArrayMeta{"array", token, x.shape(), chunks, x.dtype()},
                     [x, chunks, offsets](std::span<const std::int64_t> index, Key key) {
                       const Shape start = block_start(offsets, index);
                       const Shape extent = block_shape(chunks, index);
@@ -424,7 +414,7 @@ Array from_block_function(BlockFunction f, Shape shape, DType dtype, const Chunk
   Chunks chunks = normalize_chunks(chunk_spec, shape, dtype);
   const Token token =
       detail::op_token("from-block-function", reinterpret_cast<std::uintptr_t>(f), shape, dtype, chunks);
-  return make_array(make_meta("from-block-function", token, std::move(shape), chunks, dtype),
+  return make_array(detail::ArrayMeta{"from-block-function", token, std::move(shape), chunks, dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       return weft::detail::make_call_task(
                           std::move(key), false, &kernels::block_function_block, f,

@@ -33,16 +33,6 @@ std::uint64_t entropy_seed() {
   return static_cast<std::uint64_t>(device()) << 32 ^ device();
 }
 
-detail::ArrayMeta make_meta(std::string_view name, Token token, Shape shape, Chunks chunks, DType dtype) {
-  detail::ArrayMeta meta;
-  meta.name = std::string(name);
-  meta.token = token;
-  meta.shape = std::move(shape);
-  meta.chunks = std::move(chunks);
-  meta.dtype = dtype;
-  return meta;
-}
-
 // Blocks of one distribution: the spec with each block's flat index.
 Array distribution(std::string_view op, kernels::RandomSpec spec, Shape size, const ChunkSpec& chunk_spec) {
   check_shape(size, op);
@@ -50,7 +40,7 @@ Array distribution(std::string_view op, kernels::RandomSpec spec, Shape size, co
   const Token token = detail::op_token(op, spec.key, static_cast<int>(spec.distribution), spec.a, spec.b, spec.low,
                                        spec.range, spec.dtype, size, chunks);
   const std::vector<std::int64_t> grid = numblocks(chunks);
-  return make_array(make_meta(op, token, std::move(size), chunks, spec.dtype),
+  return make_array(detail::ArrayMeta{std::string(op), token, std::move(size), chunks, spec.dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       kernels::RandomSpec block = spec;
                       block.block = static_cast<std::uint64_t>(kernels::flat_block_index(grid, index));
@@ -106,7 +96,7 @@ Array choose(std::uint64_t call_key, const Population& from, const std::optional
   const std::vector<std::int64_t> grid = numblocks(chunks);
   const std::vector<Delayed<NDArray>> population = from.blocks;
   if (replace) {
-    return make_array(make_meta("choice", token, std::move(size), chunks, from.dtype),
+    return make_array(detail::ArrayMeta{"choice", token, std::move(size), chunks, from.dtype},
                       [=, n = from.size](std::span<const std::int64_t> index, Key key) {
                         const kernels::ChoiceSpec spec{
                             call_key, static_cast<std::uint64_t>(kernels::flat_block_index(grid, index)), n};
@@ -124,7 +114,7 @@ Array choose(std::uint64_t call_key, const Population& from, const std::optional
       Key("choice-sample", token), false, &kernels::sample_without_replacement,
       kernels::SampleSpec{call_key, from.size}, size, p.value_or(std::vector<double>{})));
   const auto offsets = kernels::all_block_offsets(chunks);
-  return make_array(make_meta("choice", token, std::move(size), chunks, from.dtype),
+  return make_array(detail::ArrayMeta{"choice", token, std::move(size), chunks, from.dtype},
                     [=](std::span<const std::int64_t> index, Key key) {
                       return weft::detail::make_call_task(std::move(key), false, &kernels::take_sample_block,
                                                           kernels::block_start(offsets, index),
@@ -245,7 +235,7 @@ Array RandomState::permutation(std::int64_t n, const ChunkSpec& chunk_spec) {
   const Token token = detail::op_token("permutation", call_key, n, chunks);
   const Delayed<NDArray> order = shuffled_indices(call_key, n, token);
   const std::vector<std::int64_t> offsets = block_offsets(chunks[0]);
-  return make_array(make_meta("permutation", token, std::move(shape), chunks, DType::int64),
+  return make_array(detail::ArrayMeta{"permutation", token, std::move(shape), chunks, DType::int64},
                     [=](std::span<const std::int64_t> index, Key key) {
                       const auto i = static_cast<std::size_t>(index[0]);
                       return weft::detail::make_call_task(std::move(key), false, &kernels::take_sample_block,
@@ -262,7 +252,7 @@ Array RandomState::permutation(const Array& x) {
   const Delayed<NDArray> order = shuffled_indices(call_key, n, token);
   const std::vector<std::int64_t> offsets = block_offsets(x.chunks()[0]);
   const std::int64_t row_blocks = x.numblocks()[0];
-  return make_array(make_meta("permutation", token, x.shape(), x.chunks(), x.dtype()),
+  return make_array(detail::ArrayMeta{"permutation", token, x.shape(), x.chunks(), x.dtype()},
                     [=](std::span<const std::int64_t> index, Key key) {
                       // Rows come from any block of this block's column of x.
                       std::vector<Delayed<NDArray>> column;
