@@ -15,9 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "../src/array/kernels/elementwise.hpp"
 #include "../src/array/kernels/random.hpp"
+#include "array/block_inputs.hpp"
 #include "weft/array/creation.hpp"
+#include "weft/array/elementwise.hpp"
 #include "weft/array/random.hpp"
+#include "weft/array/reductions.hpp"
 #include "weft/detail/task_wire.hpp"
 #include "weft/error.hpp"
 #include "weft/scheduler.hpp"
@@ -29,13 +33,13 @@ namespace wr = weft::array::random;
 
 namespace {
 
-// x computed on the sync scheduler, checked identical on the threads one.
+// x computed on the sync scheduler, checked identical on the others.
 wa::NDArray computed(const wa::Array& x) {
   wa::NDArray sync = x.compute(weft::scheduler::sync);
-  wa::NDArray threads = x.compute(weft::scheduler::threads);
   CHECK(sync.shape() == x.shape());
   CHECK(sync.dtype() == x.dtype());
-  CHECK(threads.equals(sync));
+  for (const auto scheduler : weft::test::test_schedulers())
+    if (scheduler.kind != weft::SchedulerKind::sync) CHECK(x.compute(scheduler).equals(sync));
   return sync;
 }
 
@@ -121,11 +125,104 @@ TEST_CASE("the Philox batch is Random123's philox4x32 bit for bit", "[array-rand
   }
   // Doubles take 53 bits of each pair of words.
   std::vector<double> u(5);
-  k::uniform_doubles(key, block, u.data(), 5);
+  k::uniform_doubles(key, block, 0, u.data(), 5);
   k::philox_batch(key, block, 0, 0, batch);
   const double expected =
       static_cast<double>((std::uint64_t{batch.w[2][1]} << 21) | (batch.w[3][1] >> 11)) * 0x1p-53;
   CHECK(u[3] == expected);
+}
+
+TEST_CASE("uniform doubles of any run or any positions of a block are its stream's", "[array-random]") {
+  namespace k = wa::kernels;
+  const std::uint64_t key = 0xfedcba9876543210ULL;
+  const std::uint64_t block = 0x0000123487654321ULL;
+  // Element i of the block is from group i / 2 (words 0-1 when even, 2-3 when odd).
+  auto reference = [&](std::uint64_t element) {
+    const std::uint64_t group = element / 2;
+    const auto r = k::philox({static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(group >> 32),
+                              static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32)},
+                             key);
+    const std::size_t w = element % 2 == 0 ? 0 : 2;
+    return static_cast<double>((std::uint64_t{r[w]} << 21) | (r[w + 1] >> 11)) * 0x1p-53;
+  };
+  const std::uint64_t start = 2 * 0xfffffff0ULL;  // groups cross into the counter's second word
+  for (const std::uint64_t first : {start, start + 1, std::uint64_t{0}, std::uint64_t{7}}) {
+    for (const std::int64_t n : {1, 2, 15, 16, 17, 61}) {
+      INFO("first " << first << " n " << n);
+      std::vector<double> u(static_cast<std::size_t>(n));
+      k::uniform_doubles(key, block, first, u.data(), n);
+      for (std::int64_t i = 0; i < n; ++i) CHECK(u[static_cast<std::size_t>(i)] == reference(first + static_cast<std::uint64_t>(i)));
+    }
+  }
+  // Any positions, in any order, repeated: each element's own value.
+  std::vector<std::uint64_t> positions;
+  for (std::uint64_t i = 0; i < 1000; ++i) positions.push_back(start + (i * 7919) % 613);
+  std::vector<double> at(positions.size());
+  k::uniform_doubles_at(key, block, positions.data(), at.data(), static_cast<std::int64_t>(positions.size()));
+  for (std::size_t i = 0; i < positions.size(); ++i) CHECK(at[i] == reference(positions[i]));
+  // Other blocks and keys give other values.
+  std::vector<double> other(16), mine(16);
+  k::uniform_doubles(key, block, 0, mine.data(), 16);
+  k::uniform_doubles(key, block + 1, 0, other.data(), 16);
+  CHECK(other != mine);
+  k::uniform_doubles(key + 1, block, 0, other.data(), 16);
+  CHECK(other != mine);
+}
+
+TEST_CASE("uniform arrays are generated where they are read, transposed too", "[array-random]") {
+  namespace k = wa::kernels;
+  wr::RandomState state(5);
+  const wa::Array x = state.random_sample({37, 23}, wa::Chunks{{10, 10, 10, 7}, {8, 8, 7}});
+  const wa::Array y = state.uniform(-2.0, 3.0, {6, 5, 4}, {4, 2, 3});
+  // x is a fused program with no input blocks: its values are the random
+  // block kernel's, block by block.
+  const k::ElementwiseLayer* layer = k::elementwise_layer(x);
+  REQUIRE(layer != nullptr);
+  CHECK(layer->leaves().empty());
+  const std::uint64_t key = k::RandomLeaf::of(layer->program().at(0)).key;
+  const wa::NDArray xm = computed(x);
+  const std::vector<std::int64_t> rows{0, 10, 20, 30, 37}, cols{0, 8, 16, 23};
+  for (std::size_t i = 0; i + 1 < rows.size(); ++i) {
+    for (std::size_t j = 0; j + 1 < cols.size(); ++j) {
+      const wa::Shape shape{rows[i + 1] - rows[i], cols[j + 1] - cols[j]};
+      const k::RandomSpec spec{k::Distribution::uniform, wa::DType::float64, key, i * 3 + j, 0.0, 1.0, 0, 0};
+      const wa::Shape offset{rows[i], cols[j]};
+      CHECK(xm.block(offset, shape).equals(k::random_block(spec, shape)));
+    }
+  }
+  // Transposed: the same values, whether read fused or as a block.
+  const wa::Array xt = x.T();
+  CHECK(k::elementwise_layer(xt) != nullptr);
+  const wa::NDArray xtm = computed(xt);
+  for (std::int64_t i = 0; i < 37; i += 3)
+    for (std::int64_t j = 0; j < 23; ++j) CHECK(xtm.at<double>({j, i}) == xm.at<double>({i, j}));
+  const wa::NDArray ym = computed(y);
+  CHECK(ym.to_vector<double>() != std::vector<double>(120, ym.at<double>({0, 0, 0})));
+  const wa::NDArray yt = computed(y.transpose({2, 0, 1}));
+  for (std::int64_t a = 0; a < 6; ++a)
+    for (std::int64_t b = 0; b < 5; ++b)
+      for (std::int64_t c = 0; c < 4; ++c) CHECK(yt.at<double>({c, a, b}) == ym.at<double>({a, b, c}));
+  // Fused into an expression (with equal chunks, or rechunked to common
+  // ones) and into a reduction: the same elements.
+  for (const wa::ChunkSpec& chunks : {wa::ChunkSpec(8), wa::ChunkSpec(wa::Chunks{{10, 10, 3}, {8, 8, 7}})}) {
+    const wa::Array s = state.random_sample({23, 23}, chunks);
+    const wa::NDArray sm = computed(s);
+    const wa::NDArray sum = computed(s + s.T());
+    for (std::int64_t i = 0; i < 23; ++i)
+      for (std::int64_t j = 0; j < 23; ++j) CHECK(sum.at<double>({i, j}) == sm.at<double>({i, j}) + sm.at<double>({j, i}));
+  }
+  const wa::NDArray means = computed(x.mean(0));
+  for (std::int64_t j = 0; j < 23; ++j) {
+    double total = 0;
+    for (std::int64_t i = 0; i < 37; ++i) total += xm.at<double>({i, j});
+    CHECK(means.at<double>({j}) == Approx(total / 37).epsilon(1e-13));
+  }
+  // The expression of the array-expr benchmark never makes a block of x.
+  const wa::Array z = wr::RandomState(8).random_sample({40, 40}, 10);
+  const wa::Array expr = (z + z.T() - z.mean(0)).sum();
+  const weft::Graph graph = expr.graph();
+  for (const weft::Key& task : graph.keys()) CHECK(task.str().find(z.name()) == std::string::npos);
+  CHECK(computed(expr).item<double>() == Approx(computed(z.sum()).item<double>()).epsilon(1e-12));
 }
 
 TEST_CASE("uniform distributions have the right range and moments", "[array-random]") {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "kernels/creation.hpp"
 #include "kernels/elementwise.hpp"
 #include "weft/array/rechunk.hpp"
 #include "weft/error.hpp"
@@ -41,13 +42,55 @@ std::vector<Delayed<NDArray>> ElementwiseLayer::leaf_blocks(std::span<const std:
   return blocks;
 }
 
+Program ElementwiseLayer::block_program(std::span<const std::int64_t> index) const {
+  Program program = program_;
+  const std::vector<std::int64_t> grid = numblocks(meta().chunks);
+  std::vector<std::int64_t> source_grid(grid.size()), source_index(grid.size());
+  for (Instr& ins : program) {
+    if (ins.op != Op::random) continue;
+    // The random array's grid and block index are this layer's, its axes
+    // put back in the random array's order.
+    RandomLeaf leaf = RandomLeaf::of(ins);
+    for (std::size_t a = 0; a < grid.size(); ++a) {
+      source_grid[leaf.axes[a]] = grid[a];
+      source_index[leaf.axes[a]] = index[a];
+    }
+    leaf.block = static_cast<std::uint64_t>(flat_block_index(source_grid, source_index));
+    leaf.store(ins);
+  }
+  return program;
+}
+
 TaskPtr ElementwiseLayer::make_task(std::span<const std::int64_t> index, Key key) const {
-  return weft::detail::make_call_task(std::move(key), false, &evaluate_block, program_,
+  return weft::detail::make_call_task(std::move(key), false, &evaluate_block, block_program(index),
                                       block_shape(meta().chunks, index), leaf_blocks(index));
 }
 
 const ElementwiseLayer* elementwise_layer(const Array& x) noexcept {
   return dynamic_cast<const ElementwiseLayer*>(x.layer_ptr().get());
+}
+
+std::optional<Array> transpose_generated(const Array& x, std::span<const int> axes) {
+  const ElementwiseLayer* layer = elementwise_layer(x);
+  if (layer == nullptr || !layer->leaves().empty()) return std::nullopt;
+  Program program = layer->program();
+  for (Instr& ins : program) {
+    if (ins.op != Op::random) continue;
+    RandomLeaf leaf = RandomLeaf::of(ins);
+    const RandomLeaf before = leaf;
+    for (std::size_t a = 0; a < axes.size(); ++a) leaf.axes[a] = before.axes[static_cast<std::size_t>(axes[a])];
+    leaf.store(ins);
+  }
+  Shape shape;
+  Chunks chunks;
+  for (int a : axes) {
+    shape.push_back(x.shape()[static_cast<std::size_t>(a)]);
+    chunks.push_back(x.chunks()[static_cast<std::size_t>(a)]);
+  }
+  const std::vector<int> order(axes.begin(), axes.end());
+  detail::ArrayMeta meta{"transpose", detail::op_token("transpose", x, order), std::move(shape), std::move(chunks),
+                         x.dtype()};
+  return make_array(std::make_shared<ElementwiseLayer>(std::move(meta), std::move(program), std::vector<Array>{}));
 }
 
 }  // namespace kernels

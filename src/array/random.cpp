@@ -10,7 +10,10 @@
 #include <string>
 #include <utility>
 
+#include <cstring>
+
 #include "kernels/creation.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/random.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/error.hpp"
@@ -33,12 +36,45 @@ std::uint64_t entropy_seed() {
   return static_cast<std::uint64_t>(device()) << 32 ^ device();
 }
 
+// Uniform doubles a + b * U as a fused elementwise program that generates
+// each tile where it is read (kernels/elementwise.hpp's random leaves): the
+// same values as random_block's, never materialised unless asked for.
+Array generated_uniform(detail::ArrayMeta meta, const kernels::RandomSpec& spec) {
+  using kernels::Instr;
+  using kernels::Op;
+  kernels::Program program{kernels::RandomLeaf::instruction(spec.key, static_cast<int>(meta.shape.size()))};
+  auto emit = [&](Instr ins) {
+    program.push_back(ins);
+    return static_cast<std::int32_t>(program.size() - 1);
+  };
+  auto constant = [&](double v) {
+    Instr ins;
+    ins.op = Op::constant;
+    std::memcpy(ins.value.data(), &v, sizeof v);
+    return emit(ins);
+  };
+  auto binary = [&](Op op, std::int32_t a, std::int32_t b) {
+    Instr ins;
+    ins.op = op;
+    ins.args = {a, b, -1};
+    return emit(ins);
+  };
+  if (spec.a != 0.0 || spec.b != 1.0) {
+    const std::int32_t scaled = binary(Op::multiply, constant(spec.b), 0);
+    binary(Op::add, constant(spec.a), scaled);
+  }
+  return make_array(std::make_shared<kernels::ElementwiseLayer>(std::move(meta), std::move(program),
+                                                                std::vector<Array>{}));
+}
+
 // Blocks of one distribution: the spec with each block's flat index.
 Array distribution(std::string_view op, kernels::RandomSpec spec, Shape size, const ChunkSpec& chunk_spec) {
   check_shape(size, op);
   Chunks chunks = normalize_chunks(chunk_spec, size, spec.dtype);
   const Token token = detail::op_token(op, spec.key, static_cast<int>(spec.distribution), spec.a, spec.b, spec.low,
                                        spec.range, spec.dtype, size, chunks);
+  if (spec.distribution == kernels::Distribution::uniform && size.size() <= kernels::RandomLeaf::kMaxAxes)
+    return generated_uniform(detail::ArrayMeta{std::string(op), token, std::move(size), chunks, spec.dtype}, spec);
   const std::vector<std::int64_t> grid = numblocks(chunks);
   return make_array(detail::ArrayMeta{std::string(op), token, std::move(size), chunks, spec.dtype},
                     [=](std::span<const std::int64_t> index, Key key) {

@@ -199,7 +199,7 @@ Array block_partials(const Array& x, const Reduction& r) {
     const auto layer = std::static_pointer_cast<const kernels::ElementwiseLayer>(x.layer_ptr());
     return partials_of(x, r, chunk_token(x, r), [layer, spec = r.spec](const BlockIndex& index, Key key) {
       return weft::detail::make_call_task(std::move(key), false, &kernels::reduce_fused_partial, spec,
-                                          layer->program(), block_shape(layer->meta().chunks, index),
+                                          layer->block_program(index), block_shape(layer->meta().chunks, index),
                                           layer->leaf_blocks(index));
     });
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/elementwise.hpp"
 #include "kernels/rechunk.hpp"
 #include "weft/array/blockwise.hpp"
 #include "weft/array/rechunk.hpp"
@@ -198,6 +199,8 @@ Array transpose(const Array& x, std::vector<int> axes) {
   static_cast<void>(Axes(axes).resolve(ndim, "transpose"));  // checks range and repeats
   for (int& a : axes) a = a < 0 ? a + ndim : a;
   if (std::is_sorted(axes.begin(), axes.end())) return x;
+  // Random values transpose by reading their generator transposed, and stay fusable.
+  if (std::optional<Array> generated = kernels::transpose_generated(x, axes)) return *generated;
   Shape shape;
   Chunks chunks;
   for (int a : axes) {

@@ -8,13 +8,14 @@
 #include <memory>
 #include <string>
 
+#include "random.hpp"
 #include "weft/error.hpp"
 
 namespace weft::array::kernels {
 
 const char* op_name(Op op) noexcept {
   static constexpr const char* kNames[] = {
-      "load", "constant", "astype",
+      "load", "constant", "astype", "random",
       "negative", "positive", "absolute", "fabs", "sign", "reciprocal", "square", "sqrt", "cbrt",
       "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
       "arctanh", "deg2rad", "rad2deg", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
@@ -39,6 +40,32 @@ OpKernel op_kernel(Op op, DType arg) {
     throw TypeError("ufunc-dtype", std::string("no kernel of '") + op_name(op) + "' for " +
                                        std::string(dtype_name(arg)));
   return k;
+}
+
+Instr RandomLeaf::instruction(std::uint64_t key, int ndim) {
+  RandomLeaf leaf;
+  leaf.key = key;
+  for (int a = 0; a < ndim; ++a) leaf.axes[static_cast<std::size_t>(a)] = static_cast<std::uint8_t>(a);
+  Instr ins;
+  ins.op = Op::random;
+  ins.dtype = ins.arg_dtype = DType::float64;
+  leaf.store(ins);
+  return ins;
+}
+
+RandomLeaf RandomLeaf::of(const Instr& ins) {
+  RandomLeaf leaf;
+  std::memcpy(&leaf.key, ins.value.data(), 8);
+  std::memcpy(&leaf.block, ins.value.data() + 8, 8);
+  std::memcpy(leaf.axes.data(), ins.args.data(), kMaxAxes);
+  return leaf;
+}
+
+void RandomLeaf::store(Instr& ins) const {
+  static_assert(sizeof(Instr::args) == kMaxAxes);
+  std::memcpy(ins.value.data(), &key, 8);
+  std::memcpy(ins.value.data() + 8, &block, 8);
+  std::memcpy(ins.args.data(), axes.data(), kMaxAxes);
 }
 
 namespace {
@@ -89,7 +116,7 @@ Layout coalesce(const Shape& block_shape, const std::vector<NDArray>& views) {
 class TileEvaluator {
  public:
   TileEvaluator(const Program& program, std::span<const NDArray> leaves, const Shape& block_shape)
-      : program_(program), total_(shape_size(block_shape)) {
+      : program_(program), block_shape_(block_shape), total_(shape_size(block_shape)) {
     if (program.empty()) throw ValueError("bad-program", "elementwise: an empty program");
     views_.reserve(leaves.size());
     for (const NDArray& leaf : leaves) views_.push_back(leaf.broadcast_to(block_shape));
@@ -128,6 +155,9 @@ class TileEvaluator {
         void* dst = (i == last && out_base) ? out_base + offset * static_cast<std::int64_t>(out_size) : slot_[i];
         if (ins.op == Op::constant) {
           reg[i] = slot_[i];
+        } else if (ins.op == Op::random) {
+          generate(ins, offset, count, static_cast<double*>(dst));
+          reg[i] = dst;
         } else if (ins.op == Op::load) {
           reg[i] = load(ins, rows, run, column, row, row_offset, dst);
         } else {
@@ -172,6 +202,8 @@ class TileEvaluator {
         convert_[i] = convert_kernel(views_[leaf].dtype(), ins.dtype);
       } else if (ins.op == Op::cast) {
         convert_[i] = convert_kernel(ins.arg_dtype, ins.dtype);
+      } else if (ins.op == Op::random) {
+        check_random(ins);
       } else if (ins.op != Op::constant) {
         kernel_[i] = op_kernel(ins.op, ins.arg_dtype);
       }
@@ -192,6 +224,104 @@ class TileEvaluator {
           free_slots.push_back(slot_[arg]);
       }
     }
+  }
+
+  /// A random instruction's axes must be a permutation of the block's.
+  void check_random(const Instr& ins) const {
+    const RandomLeaf leaf = RandomLeaf::of(ins);
+    const std::size_t ndim = block_shape_.size();
+    std::array<bool, RandomLeaf::kMaxAxes> seen{};
+    bool valid = ndim <= RandomLeaf::kMaxAxes;
+    for (std::size_t a = 0; valid && a < ndim; ++a) {
+      valid = leaf.axes[a] < ndim && !seen[leaf.axes[a]];
+      if (valid) seen[leaf.axes[a]] = true;
+    }
+    if (!valid) throw ValueError("bad-program", "elementwise: a random leaf whose axes do not match its block");
+  }
+
+  /// Elements [offset, offset + count) of the block from random instruction
+  /// `ins`: a run of its random block's stream when the axes are in order,
+  /// else each element's position in the random block, walked in C order.
+  void generate(const Instr& ins, std::int64_t offset, std::int64_t count, double* dst) {
+    const RandomLeaf leaf = RandomLeaf::of(ins);
+    const std::size_t ndim = block_shape_.size();
+    bool in_order = true;
+    for (std::size_t a = 0; a < ndim; ++a) in_order = in_order && leaf.axes[a] == a;
+    if (in_order) return uniform_doubles(leaf.key, leaf.block, static_cast<std::uint64_t>(offset), dst, count);
+    // The random block's shape is this block's with the axes permuted back.
+    Shape source(ndim);
+    for (std::size_t a = 0; a < ndim; ++a) source[leaf.axes[a]] = block_shape_[a];
+    const Strides source_strides = c_strides(source);
+    Strides step(ndim);  // along this block's axis a, in the random block
+    for (std::size_t a = 0; a < ndim; ++a) step[a] = source_strides[leaf.axes[a]];
+    // The axis along which the random block's elements are consecutive: an
+    // element there with an even position and its successor along that axis
+    // (`partner` elements further) are one Philox group, made once.
+    std::size_t unit_axis = 0;
+    while (step[unit_axis] != 1) ++unit_axis;
+    const std::int64_t partner = c_strides(block_shape_)[unit_axis];
+    std::vector<std::int64_t> index(ndim);
+    std::int64_t rest = offset, at = 0;
+    for (std::size_t a = ndim; a-- > 0;) {
+      index[a] = rest % block_shape_[a];
+      rest /= block_shape_[a];
+      at += index[a] * step[a];
+    }
+    // Walked row by row along the last axis (an element's partner is never
+    // in its own row unless the unit axis is the last, which the first
+    // branch makes a run of the stream).
+    const std::size_t last = ndim - 1;
+    const std::int64_t length = block_shape_[last], stride = step[last];
+    // Sized for the largest tile once (growing only), so no tile fills them.
+    const auto most = static_cast<std::size_t>(count);
+    if (pair_groups_.size() < most) {
+      pair_groups_.resize(most);
+      pair_first_.resize(most);
+      single_elements_.resize(most);
+      single_first_.resize(most);
+      values_.resize(2 * most);
+    }
+    done_.assign(most, 0);
+    std::size_t pairs_made = 0, singles_made = 0;
+    for (std::int64_t i = 0; i < count;) {
+      const std::int64_t run = std::min(length - index[last], count - i);
+      if (unit_axis == last) {
+        uniform_doubles(leaf.key, leaf.block, static_cast<std::uint64_t>(at), dst + i, run);
+      } else {
+        const bool pairable = index[unit_axis] + 1 < block_shape_[unit_axis] && i + run - 1 + partner < count;
+        for (std::int64_t j = 0; j < run; ++j) {
+          if (done_[static_cast<std::size_t>(i + j)]) continue;
+          const std::int64_t element = at + j * stride;
+          if (pairable && element % 2 == 0) {
+            pair_groups_[pairs_made] = static_cast<std::uint64_t>(element) / 2;
+            pair_first_[pairs_made++] = i + j;
+            done_[static_cast<std::size_t>(i + j + partner)] = 1;
+          } else {
+            single_elements_[singles_made] = static_cast<std::uint64_t>(element);
+            single_first_[singles_made++] = i + j;
+          }
+        }
+      }
+      i += run;
+      at += run * stride;
+      index[last] += run;
+      for (std::size_t a = last; a > 0 && index[a] == block_shape_[a]; --a) {  // carry to the next row
+        at -= step[a] * block_shape_[a];
+        index[a] = 0;
+        at += step[a - 1];
+        ++index[a - 1];
+      }
+    }
+    const auto pairs = static_cast<std::int64_t>(pairs_made);
+    uniform_pairs_at(leaf.key, leaf.block, pair_groups_.data(), values_.data(), pairs);
+    for (std::int64_t p = 0; p < pairs; ++p) {
+      dst[pair_first_[static_cast<std::size_t>(p)]] = values_[static_cast<std::size_t>(2 * p)];
+      dst[pair_first_[static_cast<std::size_t>(p)] + partner] = values_[static_cast<std::size_t>(2 * p + 1)];
+    }
+    const auto singles = static_cast<std::int64_t>(singles_made);
+    uniform_doubles_at(leaf.key, leaf.block, single_elements_.data(), values_.data(), singles);
+    for (std::int64_t k = 0; k < singles; ++k)
+      dst[single_first_[static_cast<std::size_t>(k)]] = values_[static_cast<std::size_t>(k)];
   }
 
   /// The first n elements of the slot (no tile of this block is longer).
@@ -239,6 +369,7 @@ class TileEvaluator {
   }
 
   const Program& program_;
+  Shape block_shape_;
   std::int64_t total_;
   std::vector<NDArray> views_;
   Layout layout_;
@@ -247,6 +378,12 @@ class TileEvaluator {
   std::vector<std::byte*> slot_;
   std::vector<std::unique_ptr<std::byte[]>> buffers_;
   std::vector<std::int64_t> row_, row_offset_;  // load()'s cursor over a tile's rows
+  // generate()'s scratch: groups made whole and single elements, with their
+  // places in the tile.
+  std::vector<std::uint64_t> pair_groups_, single_elements_;
+  std::vector<std::int64_t> pair_first_, single_first_;
+  std::vector<char> done_;
+  std::vector<double> values_;
 };
 
 }  // namespace

@@ -16,12 +16,23 @@
 //
 // Programs are vectors of a trivially copyable Instr, so tasks holding them
 // travel between ranks as one block of bytes.
+//
+// GENERATED LEAVES: `random` makes uniform doubles of a random array's block
+// in place, tile by tile, from each element's position (Philox counters,
+// kernels/random.hpp), so random inputs are recomputed inside the consumers
+// that read them (x + x.T, x.mean(0) fused into a reduction) instead of
+// being written to memory and read back. Its instruction holds the Philox
+// key and the random array's block, and the order of the random block's
+// axes in this block (a transposed random array is the same generator read
+// with permuted strides). The block differs per block: a layer's tasks take
+// block_program(index), never program().
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <type_traits>
 #include <span>
 #include <vector>
@@ -39,6 +50,7 @@ enum class Op : std::uint8_t {
   load,      ///< leaf args[0], converted from the block's dtype to `dtype`
   constant,  ///< `value`, held in `dtype`
   cast,      ///< args[0] from arg_dtype to dtype (NumPy's astype, unsafe)
+  random,    ///< float64 uniform in [0, 1) of a random block (see RandomLeaf)
   // Unary.
   negative, positive, absolute, fabs, sign, reciprocal, square, sqrt, cbrt,
   sin, cos, tan, arcsin, arccos, arctan, sinh, cosh, tanh, arcsinh, arccosh, arctanh,
@@ -60,7 +72,7 @@ enum class Op : std::uint8_t {
 
 /// Number of register operands an op reads.
 constexpr int op_arity(Op op) noexcept {
-  if (op == Op::load || op == Op::constant) return 0;
+  if (op == Op::load || op == Op::constant || op == Op::random) return 0;
   if (op == Op::where) return 3;
   return op >= Op::add ? 2 : 1;
 }
@@ -145,6 +157,23 @@ static_assert(sizeof(Instr) == 32 && std::is_trivially_copyable_v<Instr>);
 /// A fused expression; its result is the last instruction's.
 using Program = std::vector<Instr>;
 
+/// What a `random` instruction holds: `value` is the Philox key and the
+/// flat index of the random array's block that this block reads (set per
+/// block by ElementwiseLayer::block_program), `args` (as bytes) the axis of
+/// the random block that each axis of this block is (the identity for the
+/// random array itself, reversed for its transpose).
+struct RandomLeaf {
+  static constexpr int kMaxAxes = 12;  ///< axes that fit in args; more are not fused
+  std::uint64_t key = 0;
+  std::uint64_t block = 0;
+  std::array<std::uint8_t, kMaxAxes> axes{};
+
+  /// The instruction of the random array itself (identity axes), ndim <= kMaxAxes.
+  static Instr instruction(std::uint64_t key, int ndim);
+  static RandomLeaf of(const Instr& ins);
+  void store(Instr& ins) const;
+};
+
 /// The dtype of a program's result.
 inline DType program_dtype(const Program& program) { return program.back().dtype; }
 
@@ -175,7 +204,11 @@ class ElementwiseLayer final : public detail::Layer {
  public:
   ElementwiseLayer(detail::ArrayMeta meta, Program program, std::vector<Array> leaves);
 
+  /// The program with its random instructions' blocks unset: what other
+  /// layers inline. Evaluate block_program(index).
   const Program& program() const noexcept { return program_; }
+  /// The program that block `index` runs.
+  Program block_program(std::span<const std::int64_t> index) const;
   const std::vector<Array>& leaves() const noexcept { return leaves_; }
   /// The leaf blocks that block `index` of this layer reads, in leaf order.
   std::vector<Delayed<NDArray>> leaf_blocks(std::span<const std::int64_t> index) const;
@@ -195,6 +228,12 @@ class ElementwiseLayer final : public detail::Layer {
 /// std::vector<Delayed<NDArray>> argument, which the kernel receives as
 /// std::vector<NDArray>), and in the kernel consume for_each_tile(...).
 const ElementwiseLayer* elementwise_layer(const Array& x) noexcept;
+
+/// x transposed (axes resolved, a permutation) when x is an elementwise
+/// layer that only generates its values (random instructions, constants and
+/// ops, no loads): the same program reading its random blocks transposed,
+/// still fusable. Empty for any other x (transpose makes a view layer).
+std::optional<Array> transpose_generated(const Array& x, std::span<const int> axes);
 
 // --- per-dtype kernels (elementwise_*.cpp) ---------------------------------
 

@@ -2,6 +2,7 @@
 #include "random.hpp"
 
 #include <Random123/philox.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -104,6 +105,140 @@ class SequentialStream {
   int used_ = 4;
 };
 
+// --- uniform doubles, 8 groups (16 doubles) at a time ---------------------------
+
+constexpr int kUnitGroups = 8;
+
+// Philox4x32-10 of 8 groups of a block's stream 0 as 16 doubles: out[2l]
+// and out[2l + 1] from groups[l]. Lane by lane with the rounds inside, which
+// compilers vectorise for any target.
+void unit_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* out) {
+  const std::array<std::uint32_t, 4> base = counter_of(0, block, 0);
+  const auto key0 = static_cast<std::uint32_t>(key), key1 = static_cast<std::uint32_t>(key >> 32);
+#pragma omp simd
+  for (int l = 0; l < kUnitGroups; ++l) {
+    std::uint32_t x0 = static_cast<std::uint32_t>(groups[l]), x1 = static_cast<std::uint32_t>(groups[l] >> 32);
+    std::uint32_t x2 = base[2], x3 = base[3], k0 = key0, k1 = key1;
+#pragma GCC unroll 10
+    for (int round = 0; round < 10; ++round) {
+      const std::uint64_t p0 = std::uint64_t{PHILOX_M4x32_0} * x0;
+      const std::uint64_t p1 = std::uint64_t{PHILOX_M4x32_1} * x2;
+      x0 = static_cast<std::uint32_t>(p1 >> 32) ^ x1 ^ k0;
+      x2 = static_cast<std::uint32_t>(p0 >> 32) ^ x3 ^ k1;
+      x1 = static_cast<std::uint32_t>(p1);
+      x3 = static_cast<std::uint32_t>(p0);
+      k0 += PHILOX_W32_0;
+      k1 += PHILOX_W32_1;
+    }
+    out[2 * l] = unit_double(x0, x1);
+    out[2 * l + 1] = unit_double(x2, x3);
+  }
+}
+
+// unit_double of the low 32 bits of each 64-bit lane: exact integers made
+// through the 2^52 exponent trick, then the same exact sum.
+[[gnu::target("avx2"), gnu::always_inline]] inline __m256d unit_doubles_avx2(__m256i hi, __m256i lo) {
+  const __m256i low32 = _mm256_set1_epi64x(0xffffffffLL);
+  const __m256i exponent = _mm256_set1_epi64x(0x4330000000000000LL);
+  const __m256d two52 = _mm256_set1_pd(0x1p52);
+  const __m256d h = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(hi, low32), exponent)), two52);
+  const __m256d l = _mm256_sub_pd(
+      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(_mm256_and_si256(lo, low32), 11), exponent)), two52);
+  return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(h, _mm256_set1_pd(0x1p21)), l), _mm256_set1_pd(0x1p-53));
+}
+
+// The same with AVX2: each 64-bit lane holds one counter word in its low 32
+// bits (the high bits are never read: products take the low halves), so a
+// 32x32 -> 64-bit multiply is one vpmuludq. Groups come in lane order
+// {0, 2, 1, 3} so that unpacking the doubles restores element order.
+[[gnu::target("avx2"), gnu::always_inline]] inline void unit_pairs_avx2(std::uint64_t key, std::uint64_t block,
+                                                                        __m256i groups_a, __m256i groups_b,
+                                                                        double* out) {
+  const std::array<std::uint32_t, 4> base = counter_of(0, block, 0);
+  const __m256i m0 = _mm256_set1_epi64x(PHILOX_M4x32_0), m1 = _mm256_set1_epi64x(PHILOX_M4x32_1);
+  __m256i a0 = groups_a, a1 = _mm256_srli_epi64(groups_a, 32), b0 = groups_b, b1 = _mm256_srli_epi64(groups_b, 32);
+  __m256i a2 = _mm256_set1_epi64x(base[2]), a3 = _mm256_set1_epi64x(base[3]), b2 = a2, b3 = a3;
+  auto k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
+#pragma GCC unroll 10
+  for (int round = 0; round < 10; ++round) {
+    const __m256i key0 = _mm256_set1_epi64x(k0), key1 = _mm256_set1_epi64x(k1);
+    const __m256i pa0 = _mm256_mul_epu32(a0, m0), pa1 = _mm256_mul_epu32(a2, m1);
+    const __m256i pb0 = _mm256_mul_epu32(b0, m0), pb1 = _mm256_mul_epu32(b2, m1);
+    a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa1, 32), a1), key0);
+    a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa0, 32), a3), key1);
+    b0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb1, 32), b1), key0);
+    b2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb0, 32), b3), key1);
+    a1 = pa1;
+    a3 = pa0;
+    b1 = pb1;
+    b3 = pb0;
+    k0 += PHILOX_W32_0;
+    k1 += PHILOX_W32_1;
+  }
+  const __m256d ea = unit_doubles_avx2(a0, a1), oa = unit_doubles_avx2(a2, a3);
+  const __m256d eb = unit_doubles_avx2(b0, b1), ob = unit_doubles_avx2(b2, b3);
+  _mm256_storeu_pd(out, _mm256_unpacklo_pd(ea, oa));
+  _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(ea, oa));
+  _mm256_storeu_pd(out + 8, _mm256_unpacklo_pd(eb, ob));
+  _mm256_storeu_pd(out + 12, _mm256_unpackhi_pd(eb, ob));
+}
+
+// 16 doubles of groups first .. first + 7.
+[[gnu::target("avx2")]] void consecutive_pairs_avx2(std::uint64_t key, std::uint64_t block, std::uint64_t first,
+                                                    std::int64_t batches, double* out) {
+  const __m256i order = _mm256_setr_epi64x(0, 2, 1, 3);
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const std::uint64_t g = first + static_cast<std::uint64_t>(b) * kUnitGroups;
+    unit_pairs_avx2(key, block, _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(g)), order),
+                    _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(g + 4)), order),
+                    out + 2 * kUnitGroups * b);
+  }
+}
+
+// 16 doubles of groups[0 .. 7], batch after batch.
+[[gnu::target("avx2")]] void gathered_pairs_avx2(std::uint64_t key, std::uint64_t block,
+                                                 const std::uint64_t* groups, std::int64_t batches, double* out) {
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const auto* g = reinterpret_cast<const __m256i*>(groups + kUnitGroups * b);
+    unit_pairs_avx2(key, block, _mm256_permute4x64_epi64(_mm256_loadu_si256(g), 0xd8),
+                    _mm256_permute4x64_epi64(_mm256_loadu_si256(g + 1), 0xd8), out + 2 * kUnitGroups * b);
+  }
+}
+
+void consecutive_pairs_portable(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::int64_t batches,
+                                double* out) {
+  std::uint64_t groups[kUnitGroups];
+  for (std::int64_t b = 0; b < batches; ++b) {
+    for (int l = 0; l < kUnitGroups; ++l)
+      groups[l] = first + static_cast<std::uint64_t>(b * kUnitGroups + l);
+    unit_pairs_portable(key, block, groups, out + 2 * kUnitGroups * b);
+  }
+}
+
+void gathered_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups,
+                             std::int64_t batches, double* out) {
+  for (std::int64_t b = 0; b < batches; ++b)
+    unit_pairs_portable(key, block, groups + kUnitGroups * b, out + 2 * kUnitGroups * b);
+}
+
+bool has_avx2() {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+}
+
+// 2 * count doubles of groups first .. first + count - 1.
+void consecutive_pairs(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::int64_t count,
+                       double* out) {
+  const std::int64_t whole = count / kUnitGroups;
+  const auto run = has_avx2() ? &consecutive_pairs_avx2 : &consecutive_pairs_portable;
+  run(key, block, first, whole, out);
+  if (const std::int64_t rest = count - whole * kUnitGroups; rest > 0) {
+    double tail[2 * kUnitGroups];
+    run(key, block, first + static_cast<std::uint64_t>(whole * kUnitGroups), 1, tail);
+    std::memcpy(out + 2 * whole * kUnitGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
+  }
+}
+
 // The population's rows (its blocks stacked along axis 0) at `indices`.
 NDArray gather_rows(const NDArray& indices, const std::vector<NDArray>& population) {
   if (population.empty()) return indices;
@@ -172,16 +307,50 @@ void philox_batch(std::uint64_t key, std::uint64_t block, std::uint32_t stream, 
   }
 }
 
-void uniform_doubles(std::uint64_t key, std::uint64_t block, double* out, std::int64_t n) {
-  for_each_batch(key, block, n, [&](const PhiloxBatch& b, std::int64_t first, std::int64_t count) {
-    alignas(64) double values[2 * kPhiloxLanes];
-#pragma omp simd
-    for (int l = 0; l < kPhiloxLanes; ++l) {
-      values[2 * l] = unit_double(b.w[0][l], b.w[1][l]);
-      values[2 * l + 1] = unit_double(b.w[2][l], b.w[3][l]);
-    }
-    std::memcpy(out + first, values, static_cast<std::size_t>(count) * sizeof(double));
-  });
+void uniform_doubles(std::uint64_t key, std::uint64_t block, std::uint64_t first, double* out, std::int64_t n) {
+  if (n <= 0) return;
+  double pair[2];
+  if (first % 2 == 1) {  // the odd half of a group first
+    consecutive_pairs(key, block, first / 2, 1, pair);
+    *out++ = pair[1];
+    ++first;
+    --n;
+  }
+  const std::int64_t groups = n / 2;
+  consecutive_pairs(key, block, first / 2, groups, out);
+  if (n % 2 == 1) {
+    consecutive_pairs(key, block, first / 2 + static_cast<std::uint64_t>(groups), 1, pair);
+    out[n - 1] = pair[0];
+  }
+}
+
+void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* pairs,
+                      std::int64_t n) {
+  const std::int64_t whole = n / kUnitGroups;
+  const auto run = has_avx2() ? &gathered_pairs_avx2 : &gathered_pairs_portable;
+  run(key, block, groups, whole, pairs);
+  if (const std::int64_t rest = n - whole * kUnitGroups; rest > 0) {
+    std::uint64_t tail_groups[kUnitGroups] = {};
+    double tail[2 * kUnitGroups];
+    std::copy_n(groups + whole * kUnitGroups, rest, tail_groups);
+    run(key, block, tail_groups, 1, tail);
+    std::memcpy(pairs + 2 * whole * kUnitGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
+  }
+}
+
+void uniform_doubles_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* elements, double* out,
+                        std::int64_t n) {
+  // A chunk's groups, then each element's half of its group.
+  constexpr std::int64_t kChunk = 32 * kUnitGroups;
+  std::uint64_t groups[kChunk];
+  double pairs[2 * kChunk];
+  for (std::int64_t start = 0; start < n; start += kChunk) {
+    const std::int64_t count = std::min(kChunk, n - start);
+    for (std::int64_t i = 0; i < count; ++i) groups[i] = elements[start + i] >> 1;
+    uniform_pairs_at(key, block, groups, pairs, count);
+    for (std::int64_t i = 0; i < count; ++i)
+      out[start + i] = pairs[2 * i + static_cast<std::int64_t>(elements[start + i] & 1)];
+  }
 }
 
 NDArray random_block(const RandomSpec& spec, const Shape& shape) {
@@ -190,7 +359,7 @@ NDArray random_block(const RandomSpec& spec, const Shape& shape) {
   switch (spec.distribution) {
     case Distribution::uniform: {
       double* p = out.data<double>();
-      uniform_doubles(spec.key, spec.block, p, n);
+      uniform_doubles(spec.key, spec.block, 0, p, n);
       if (spec.a != 0.0 || spec.b != 1.0) {
 #pragma omp simd
         for (std::int64_t i = 0; i < n; ++i) p[i] = spec.a + spec.b * p[i];
@@ -214,7 +383,7 @@ NDArray random_block(const RandomSpec& spec, const Shape& shape) {
     }
     case Distribution::exponential: {
       double* p = out.data<double>();
-      uniform_doubles(spec.key, spec.block, p, n);
+      uniform_doubles(spec.key, spec.block, 0, p, n);
       for (std::int64_t i = 0; i < n; ++i) p[i] = -spec.b * std::log1p(-p[i]);
       break;
     }
@@ -248,7 +417,7 @@ NDArray choice_block(const ChoiceSpec& spec, const Shape& shape, const std::vect
   } else {
     // NumPy's cdf.searchsorted(uniform, side="right").
     std::vector<double> u(static_cast<std::size_t>(n));
-    uniform_doubles(spec.key, spec.block, u.data(), n);
+    uniform_doubles(spec.key, spec.block, 0, u.data(), n);
     for (std::int64_t i = 0; i < n; ++i) {
       const auto at = std::upper_bound(cdf.begin(), cdf.end(), u[static_cast<std::size_t>(i)]) - cdf.begin();
       p[i] = std::min<std::int64_t>(at, spec.population - 1);

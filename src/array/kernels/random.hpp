@@ -32,8 +32,21 @@ struct PhiloxBatch {
 void philox_batch(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
                   PhiloxBatch& out);
 
-/// Uniform doubles in [0, 1): element i of the block is from group i / 2.
-void uniform_doubles(std::uint64_t key, std::uint64_t block, double* out, std::int64_t n);
+/// Uniform doubles in [0, 1) of elements [first, first + n) of a block's
+/// stream (its C order): element i is from group i / 2, 53 bits of its words
+/// 0-1 when i is even, of words 2-3 when odd. Any run of elements can be
+/// generated alone, so a fused expression makes its tiles without the block.
+/// Vectorised with AVX2 where the CPU has it (chosen at run time; the values
+/// are the same bits either way).
+void uniform_doubles(std::uint64_t key, std::uint64_t block, std::uint64_t first, double* out, std::int64_t n);
+/// The same for n elements at any positions of the block (a transposed or
+/// strided view of it): out[i] is element elements[i].
+void uniform_doubles_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* elements, double* out,
+                        std::int64_t n);
+/// Both doubles of n groups at any positions: pairs[2i] and pairs[2i + 1]
+/// are elements 2 * groups[i] and 2 * groups[i] + 1.
+void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* pairs,
+                      std::int64_t n);
 
 enum class Distribution : std::uint8_t { uniform, normal, exponential, integers };
 
