@@ -62,7 +62,7 @@ wa::NDArray product_of_lists(const std::vector<wa::NDArray>& xs, const std::vect
 wa::NDArray product(const wa::NDArray& x, const wa::NDArray& y) { return product_of_lists({x}, {y}); }
 
 void check_both(const wa::Array& got, const wa::NDArray& want, const std::string& what) {
-  for (const auto scheduler : {weft::scheduler::sync, weft::scheduler::threads})
+  for (const auto scheduler : weft::test::test_schedulers())
     weft::test::check_close(got.compute(scheduler), want, 1e-10, 1e-12, true,
                             what + " on " + std::string(weft::to_string(scheduler.kind)));
 }
@@ -130,7 +130,7 @@ TEST_CASE("map_blocks tells f where its block is", "[array-blockwise]") {
   std::vector<std::int64_t> want;
   for (std::int64_t i = 0; i < 5; ++i)
     for (std::int64_t j = 0; j < 4; ++j) want.push_back(100 * (i / 2) + 10 * (j / 3) + i * 4 + j);
-  for (const auto scheduler : {weft::scheduler::sync, weft::scheduler::threads})
+  for (const auto scheduler : weft::test::test_schedulers())
     CHECK(ids.compute(scheduler).equals(wa::NDArray::from(want, {5, 4})));
 }
 
@@ -206,7 +206,7 @@ TEST_CASE("blockwise and map_blocks check before tasks and per block", "[array-b
   const wa::Array wrong = wa::map_blocks(&row_sums, xa);  // keeps 2 axes as declared
   const wa::Array wrong_dtype = wa::map_blocks(&twice, xa, {.dtype = wa::DType::float32});
   for (const wa::Array* bad : {&wrong, &wrong_dtype})
-    for (const auto scheduler : {weft::scheduler::sync, weft::scheduler::threads}) {
+    for (const auto scheduler : weft::test::test_schedulers()) {
       try {
         bad->compute(scheduler);
         FAIL("no error");

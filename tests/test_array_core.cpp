@@ -4,6 +4,7 @@
 
 #include <numeric>
 
+#include "array/block_inputs.hpp"
 #include "weft/array.hpp"
 #include "weft/error.hpp"
 #include "weft/scheduler.hpp"
@@ -60,8 +61,8 @@ wa::NDArray iota_expected(const wa::Shape& shape) {
 
 }  // namespace
 
-TEST_CASE("an array's blocks compute and assemble on every local scheduler", "[array-core]") {
-  const auto scheduler = GENERATE(weft::scheduler::sync, weft::scheduler::threads);
+TEST_CASE("an array's blocks compute and assemble on every scheduler", "[array-core]") {
+  const auto scheduler = GENERATE(from_range(weft::test::test_schedulers()));
   SECTION("uneven chunks") {
     wa::Array x = iota({10, 7}, {{4, 4, 2}, {3, 3, 1}});
     CHECK(x.numblocks() == std::vector<std::int64_t>{3, 3});

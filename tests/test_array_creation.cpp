@@ -1,5 +1,5 @@
 // weft/array/creation.hpp against NumPy: values, dtypes, shapes and chunks
-// on odd chunkings, on the sync and threads schedulers; the errors before
+// on odd chunkings, on each of test_schedulers(); the errors before
 // any task runs; blocks that are views; tasks that travel.
 #include <catch2/catch.hpp>
 
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "array/block_inputs.hpp"
 #include "array/numpy_oracle.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/detail/task_wire.hpp"
@@ -22,13 +23,14 @@ using weft::test::numpy;
 
 namespace {
 
-// x computed on the sync scheduler, checked equal to the threads result.
+// x computed on the sync scheduler, checked equal to the other schedulers' results.
 wa::NDArray computed(const wa::Array& x) {
   wa::NDArray sync = x.compute(weft::scheduler::sync);
-  wa::NDArray threads = x.compute(weft::scheduler::threads);
   CHECK(sync.shape() == x.shape());
   CHECK(sync.dtype() == x.dtype());
-  check_close(threads, sync, 0.0, 0.0, true, "threads vs sync");
+  for (const auto scheduler : weft::test::test_schedulers())
+    if (scheduler.kind != weft::SchedulerKind::sync)
+      check_close(x.compute(scheduler), sync, 0.0, 0.0, true, std::string(weft::to_string(scheduler.kind)) + " vs sync");
   return sync;
 }
 
@@ -306,6 +308,39 @@ TEST_CASE("creation tasks travel to other ranks", "[array-creation]") {
     INFO(a.name());
     check_close(decoded->run({}).get<wa::NDArray>(), task->run({}).get<wa::NDArray>(), 0.0);
   }
+}
+
+TEST_CASE("from_array's blocks travel beside their tasks' bytes, from the caller's memory", "[array-creation]") {
+  const wa::NDArray data = iota_doubles({40, 30});
+  const wa::Array x = wa::from_array(data, wa::Chunks{{20, 20}, {30}});
+  const std::int64_t second_row_block[] = {1, 0};
+  const weft::TaskPtr task = x.block_task(second_row_block);
+  const wa::NDArray block = task->run({}).get<wa::NDArray>();
+
+  // Inline, the block's 4800 bytes are copied into the task's bytes.
+  std::vector<std::byte> inline_bytes;
+  weft::detail::encode_task(*task, inline_bytes);
+  CHECK(inline_bytes.size() > static_cast<std::size_t>(block.nbytes()));
+
+  // Attached, the bytes only name the value, whose buffer is the caller's memory.
+  std::vector<std::byte> bytes;
+  std::vector<weft::Value> attachments;
+  weft::detail::encode_task(*task, bytes, &attachments);
+  CHECK(bytes.size() < 200);
+  REQUIRE(attachments.size() == 1);
+  const weft::Encoded encoded = weft::encode(attachments[0]);
+  REQUIRE(encoded.buffers.size() == 1);
+  CHECK(encoded.buffers[0].data() == static_cast<const std::byte*>(data.raw_data()) + block.nbytes());
+
+  // Decoding without the value fails and reads nothing; with it, the task takes it.
+  std::span<const std::byte> in(bytes);
+  CHECK_THROWS_WITH(weft::detail::decode_task(in), Contains("value.bad-encoding"));
+  CHECK(in.size() == bytes.size());
+  const weft::TaskPtr decoded = weft::detail::decode_task(in, attachments);
+  CHECK(in.empty());
+  CHECK(decoded->key() == task->key());
+  CHECK(decoded->run({}).get<wa::NDArray>().equals(block));
+  CHECK_FALSE(attachments[0].has_value());
 }
 
 TEST_CASE("creation errors are raised before any task exists", "[array-creation]") {

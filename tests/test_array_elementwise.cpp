@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "array/block_inputs.hpp"
 #include "array/numpy_oracle.hpp"
 #include "src/array/kernels/elementwise.hpp"
 #include "weft/array/creation.hpp"
@@ -24,7 +25,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const weft::SchedulerChoice kSchedulers[] = {weft::scheduler::sync, weft::scheduler::threads};
+using weft::test::test_scheduler;
+using weft::test::test_schedulers;
 
 const wa::DType kDTypes[] = {wa::DType::bool_,   wa::DType::int8,    wa::DType::uint8,     wa::DType::int16,
                              wa::DType::int32,   wa::DType::int64,   wa::DType::uint64,    wa::DType::float32,
@@ -133,7 +135,7 @@ void check_cases(const std::vector<Case>& cases, const weft::test::NumpyInputs& 
     wa::Array got;
     REQUIRE_NOTHROW(got = cases[i].weft(arrays));
     CHECK(got.dtype() == want[i + 1].dtype());
-    for (auto scheduler : kSchedulers) {
+    for (auto scheduler : test_schedulers()) {
       const wa::NDArray result = got.compute(scheduler);
       weft::test::check_close(result, want[i + 1], rtol_for(want[i + 1].dtype()),
                               rtol_for(want[i + 1].dtype()) / 10, true, cases[i].numpy);
@@ -318,7 +320,7 @@ TEST_CASE("operators take arrays and numbers on either side, numbers as weak sca
   REQUIRE(want.size() == got.size());
   for (std::size_t k = 0; k < got.size(); ++k) {
     INFO("operator case " << k);
-    weft::test::check_close(got[k].compute(kSchedulers[k % 2]), want[k], 1e-6);
+    weft::test::check_close(got[k].compute(test_scheduler(k)), want[k], 1e-6);
   }
 }
 
@@ -345,7 +347,7 @@ TEST_CASE("astype converts between every pair of dtypes as NumPy does", "[array-
       INFO(wa::dtype_name(source.dtype()) << " -> " << wa::dtype_name(to));
       const wa::Array y = x.astype(to);
       if (to == source.dtype()) CHECK(y.name() == x.name());
-      weft::test::check_close(y.compute(kSchedulers[k % 2]), want[k]);
+      weft::test::check_close(y.compute(test_scheduler(k)), want[k]);
       ++k;
     }
   }
@@ -381,7 +383,7 @@ TEST_CASE("operands broadcast with NumPy's rules and unify their chunks", "[arra
     const auto want = weft::test::numpy("out = [a * 2 + b, np.where(a > b, a, b), *np.broadcast_arrays(a, b)]",
                                         {{"a", av}, {"b", bv}});
     for (std::size_t k = 0; k < got.size(); ++k) {
-      for (auto scheduler : kSchedulers) {
+      for (auto scheduler : test_schedulers()) {
         const wa::NDArray result = got[k].compute(scheduler);
         CHECK(result.shape() == g_shape(c));
         // The oracle returns 0-d results as shape (1,) (np.ascontiguousarray).
@@ -400,7 +402,7 @@ TEST_CASE("broadcast_to stretches axes as dask does and checks its chunks", "[ar
   CHECK(z.chunks() == wa::Chunks{{1, 1}, {2, 1}, {3, 1}});
   CHECK(wa::broadcast_to(x, {3, 1}).name() == x.name());
   const auto want = weft::test::numpy("out = np.broadcast_to(v, (2, 3, 4))", {{"v", v}});
-  for (auto scheduler : kSchedulers) {
+  for (auto scheduler : test_schedulers()) {
     weft::test::check_close(y.compute(scheduler), want[0]);
     weft::test::check_close(z.compute(scheduler), want[0]);
     weft::test::check_close((z + 1 - 1).compute(scheduler), want[0]);
@@ -431,7 +433,7 @@ TEST_CASE("a chain of elementwise operations is one task per block", "[array-ele
       "np.seterr(all='ignore')\ny = np.sqrt(np.abs((x + 1.5) * 2 - x)) + x * x\n"
       "out = [y, np.where(y > 3, y * v + 1, np.nan_to_num(x)).astype(np.float32)]",
       {{"x", xv}, {"v", vv}});
-  for (auto scheduler : kSchedulers) {
+  for (auto scheduler : test_schedulers()) {
     weft::test::check_close(y.compute(scheduler), want[0]);
     weft::test::check_close(z.compute(scheduler), want[1], 1e-6);
   }
@@ -459,7 +461,7 @@ TEST_CASE("tiles read transposed, broadcast and long blocks correctly", "[array-
       "f = x.reshape(-1)\nw = f.reshape(8, 5000)\n"
       "out = [(x + x.T) * 0.5 - r, np.exp(f / 100) - f, w * 2 - f[:5000].reshape(1, 5000) + f[:8].reshape(8, 1)]",
       {{"x", xv}, {"r", rv}});
-  for (auto scheduler : kSchedulers) {
+  for (auto scheduler : test_schedulers()) {
     weft::test::check_close(square.compute(scheduler), want[0]);
     weft::test::check_close(long_run.compute(scheduler), want[1]);
     weft::test::check_close(wide_expr.compute(scheduler), want[2]);

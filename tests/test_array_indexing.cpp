@@ -1,12 +1,13 @@
 // Indexing of chunked arrays against NumPy: basic slicing, integer-array
 // indices, boolean masks, compute_chunk_sizes, and the errors raised before
-// any task exists. Every case runs on the sync and threads schedulers.
+// any task exists. Every case runs on each of test_schedulers().
 #include <catch2/catch.hpp>
 
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "array/block_inputs.hpp"
 #include "array/numpy_oracle.hpp"
 #include "weft/array.hpp"
 #include "weft/array/indexing.hpp"
@@ -85,8 +86,9 @@ void check_cases(const wa::Array& x, const weft::test::NumpyInputs& inputs, cons
     const std::string what = "x[" + cases[i].python + "] with chunks " + wa::chunks_str(x.chunks());
     const wa::Array y = x[cases[i].index];
     check_metadata(y, want[i], what);
-    weft::test::check_close(y.compute(weft::scheduler::sync), want[i], 0, 0, true, what + " (sync)");
-    weft::test::check_close(y.compute(weft::scheduler::threads), want[i], 0, 0, true, what + " (threads)");
+    for (const auto scheduler : weft::test::test_schedulers())
+      weft::test::check_close(y.compute(scheduler), want[i], 0, 0, true,
+                              what + " (" + std::string(weft::to_string(scheduler.kind)) + ")");
   }
 }
 

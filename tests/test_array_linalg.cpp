@@ -29,14 +29,14 @@ double tolerance(wa::DType t) {
 }
 
 /// Evaluates every case's NumPy expression in one call and compares each
-/// with the array computed on the sync and the threads schedulers.
+/// with the array computed on each of test_schedulers().
 void check_cases(const std::vector<Case>& cases, const weft::test::NumpyInputs& inputs) {
   std::string code = "out = [";
   for (const Case& c : cases) code += c.numpy + ", ";
   code += "]";
   const std::vector<wa::NDArray> want = weft::test::numpy(code, inputs);
   REQUIRE(want.size() == cases.size());
-  for (const auto scheduler : {weft::scheduler::sync, weft::scheduler::threads})
+  for (const auto scheduler : weft::test::test_schedulers())
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const wa::NDArray got = cases[i].got.compute(scheduler);
       weft::test::check_close(got, want[i], tolerance(want[i].dtype()), 1e-12, true,

@@ -269,7 +269,11 @@ TEST_CASE("NDArray round-trips through weft::encode and weft::decode", "[array-n
 
   const wa::NDArray strided = x.transpose({}).slice(0, 3, -1, -2);
   const auto [back_strided, encoded_strided] = round_trip(strided);
-  CHECK(encoded_strided.buffers.empty());  // copied into the header
+  // Packed once into memory the encoding keeps alive, not into the header.
+  REQUIRE(encoded_strided.buffers.size() == 1);
+  CHECK(encoded_strided.buffers[0].size() == strided.nbytes());
+  CHECK(encoded_strided.keep_alive != nullptr);
+  CHECK(encoded.keep_alive == nullptr);
   CHECK(back_strided.equals(strided));
   CHECK(back_strided.is_contiguous());
   for (const wa::NDArray& a : {wa::NDArray(), wa::NDArray(wa::DType::bool_, {0, 3}), mixed(wa::DType::bool_, {5}),

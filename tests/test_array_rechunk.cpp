@@ -14,7 +14,7 @@
 #include "weft/scheduler.hpp"
 
 namespace wa = weft::array;
-using weft::test::kLocalSchedulers;
+using weft::test::test_schedulers;
 using weft::test::signed_ramp;
 using weft::test::untouchable;
 using Catch::Matchers::Contains;
@@ -22,11 +22,11 @@ using Catch::Matchers::Contains;
 namespace {
 
 // Checks every block of y (its shape from y's chunks, its elements from
-// `want`) and the whole of y on both local schedulers.
+// `want`) and the whole of y on each of test_schedulers().
 void check_blocks(const wa::Array& y, const wa::NDArray& want) {
   std::vector<std::vector<std::int64_t>> offsets;
   for (const auto& axis : y.chunks()) offsets.push_back(wa::block_offsets(axis));
-  for (const auto& scheduler : kLocalSchedulers) {
+  for (const auto& scheduler : test_schedulers()) {
     CHECK(y.compute(scheduler).equals(want));
     std::vector<std::int64_t> grid = y.numblocks(), index(grid.size(), 0);
     for (std::int64_t flat = 0; flat < wa::shape_size(grid); ++flat) {

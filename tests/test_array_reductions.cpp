@@ -1,7 +1,7 @@
 // Reductions, scans, average and histogram against NumPy: every function
 // over axis None/int/negative/tuple, keepdims, dtype, split_every 2 and
-// large, odd chunkings (uneven, size-1, empty, 0-d), on the sync and threads
-// schedulers; and the errors raised before any task exists.
+// large, odd chunkings (uneven, size-1, empty, 0-d), on each of
+// test_schedulers(); and the errors raised before any task exists.
 #include <catch2/catch.hpp>
 
 #include <functional>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "array/block_inputs.hpp"
 #include "array/numpy_oracle.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/array/elementwise.hpp"
@@ -30,14 +31,14 @@ struct Expect {
 };
 
 // Evaluates all expressions in one Python call and compares every result on
-// both local schedulers.
+// each of test_schedulers().
 void check_all(const std::vector<Expect>& cases, const weft::test::NumpyInputs& inputs) {
   std::string code = "out = [\n";
   for (const Expect& c : cases) code += "  " + c.numpy + ",\n";
   code += "]";
   const std::vector<wa::NDArray> want = weft::test::numpy(code, inputs);
   REQUIRE(want.size() == cases.size());
-  for (auto scheduler : {weft::scheduler::sync, weft::scheduler::threads}) {
+  for (auto scheduler : weft::test::test_schedulers()) {
     for (std::size_t i = 0; i < cases.size(); ++i) {
       INFO(cases[i].numpy);
       wa::NDArray got = cases[i].got.compute(scheduler);

@@ -18,14 +18,14 @@
 #include "weft/scheduler.hpp"
 
 namespace wa = weft::array;
-using weft::test::kLocalSchedulers;
+using weft::test::test_schedulers;
 using weft::test::signed_ramp;
 using weft::test::untouchable;
 using weft::test::check_close;
 
 namespace {
 
-// Computes each result on both local schedulers and compares it with
+// Computes each result on each of test_schedulers() and compares it with
 // NumPy's `out[i]` (the code sees the inputs by name).
 void check_numpy(const std::vector<wa::Array>& results, const std::string& code, const weft::test::NumpyInputs& inputs) {
   const std::vector<wa::NDArray> want = weft::test::numpy(code, inputs);
@@ -38,7 +38,7 @@ void check_numpy(const std::vector<wa::Array>& results, const std::string& code,
       for (std::int64_t c : results[i].chunks()[a]) total += c;
       CHECK(total == results[i].shape()[a]);
     }
-    for (const auto& scheduler : kLocalSchedulers)
+    for (const auto& scheduler : test_schedulers())
       check_close(results[i].compute(scheduler), want[i], 0.0, 0.0, true, "result " + std::to_string(i));
   }
 }

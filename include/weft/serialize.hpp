@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,10 +59,13 @@ class Value;
 struct ValueType;
 
 /// A Value as bytes: `header` owns its bytes; `buffers` point into the
-/// encoded Value, which must outlive them (until the send completes).
+/// encoded Value, which must outlive them (until the send completes), or
+/// into memory the encoding made (a strided array packed into one buffer),
+/// which `keep_alive` holds as long as the Encoded lives or is passed on.
 struct Encoded {
   std::vector<std::byte> header;
   std::vector<std::span<const std::byte>> buffers;
+  std::shared_ptr<const void> keep_alive;
 };
 
 using EncodedBuffers = std::span<const std::span<const std::byte>>;

@@ -12,6 +12,7 @@
 #include <new>
 #include <numeric>
 #include <type_traits>
+#include <utility>
 
 namespace weft::array {
 
@@ -469,26 +470,24 @@ std::int64_t NDArray::offset_of(std::span<const std::int64_t> index) const {
 
 namespace weft {
 
-namespace {
-// How the elements travel: from the array's memory as a buffer, or copied
-// into the header (a non-contiguous array has no one buffer to point at).
-enum class ElementsIn : std::uint64_t { buffer = 0, header = 1 };
-}  // namespace
-
 void CustomCodec<array::NDArray>::encode(const array::NDArray& a, Encoded& out) {
   const std::uint64_t fields[] = {static_cast<std::uint64_t>(a.dtype()), static_cast<std::uint64_t>(a.ndim())};
   detail::append_bytes(out.header, fields, sizeof fields);
   detail::append_bytes(out.header, a.shape().data(), a.shape().size() * sizeof(std::int64_t));
   if (a.is_contiguous()) {
-    const auto where = static_cast<std::uint64_t>(ElementsIn::buffer);
-    detail::append_bytes(out.header, &where, sizeof where);
     out.buffers.emplace_back(static_cast<const std::byte*>(a.raw_data()), a.nbytes());
-  } else {
-    const auto where = static_cast<std::uint64_t>(ElementsIn::header);
-    detail::append_bytes(out.header, &where, sizeof where);
-    const array::NDArray packed = a.copy();
-    detail::append_bytes(out.header, packed.raw_data(), packed.nbytes());
+    return;
   }
+  // A strided view (a block of a larger array) is packed once into memory of
+  // its own, which the buffer points into and keep_alive holds (with what an
+  // encoding of several arrays already holds).
+  auto packed = std::make_shared<const array::NDArray>(a.copy());
+  out.buffers.emplace_back(static_cast<const std::byte*>(packed->raw_data()), packed->nbytes());
+  if (out.keep_alive)
+    out.keep_alive = std::make_shared<const std::pair<std::shared_ptr<const void>, std::shared_ptr<const void>>>(
+        std::move(out.keep_alive), std::move(packed));
+  else
+    out.keep_alive = std::move(packed);
 }
 
 array::NDArray CustomCodec<array::NDArray>::decode(detail::EncodingReader& in) {
@@ -502,11 +501,7 @@ array::NDArray CustomCodec<array::NDArray>::decode(detail::EncodingReader& in) {
   for (std::int64_t extent : shape)
     if (extent < 0 || __builtin_mul_overflow(bytes, static_cast<std::size_t>(extent), &bytes))
       in.fail("shape " + array::shape_str(shape) + " is not a valid shape");
-  const std::uint64_t where = in.u64();
-  std::span<const std::byte> elements;
-  if (where == static_cast<std::uint64_t>(ElementsIn::buffer)) elements = in.buffer(bytes);
-  else if (where == static_cast<std::uint64_t>(ElementsIn::header)) elements = in.bytes(bytes);
-  else in.fail("element placement " + std::to_string(where) + " is unknown");
+  std::span<const std::byte> elements = in.buffer(bytes);
   const auto dt = static_cast<array::DType>(dtype);
   // A bool byte other than 0 or 1 is not a C++ bool.
   if (dt == array::DType::bool_)

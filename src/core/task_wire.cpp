@@ -1,5 +1,6 @@
 // Tasks as bytes: the common header (type id, flags, key, dependency count),
-// the registry of task decoders, and ConstantTask's payload.
+// the registry of task decoders, and ConstantTask's payload (its value, or
+// the value's position among the attachments).
 #include "weft/detail/task_wire.hpp"
 
 #include <cstdio>
@@ -13,7 +14,9 @@ namespace weft {
 
 namespace {
 
-enum Flags : std::uint8_t { kCheap = 1, kHasToken = 2, kHasIndex = 4 };
+// kAttached: a constant task whose payload is the position of its value
+// among the attachments.
+enum Flags : std::uint8_t { kCheap = 1, kHasToken = 2, kHasIndex = 4, kAttached = 8 };
 
 // Function-local: registrations run during static initialisation, in any order.
 detail::TypeRegistry<detail::TaskWireType>& task_registry() {
@@ -37,12 +40,12 @@ T read(detail::EncodingReader& in) {
   return v;
 }
 
-void encode_header(const Task& task, std::vector<std::byte>& out) {
+void encode_header(const Task& task, bool attached, std::vector<std::byte>& out) {
   const Key& key = task.key();
   append(out, detail::stable_type_id(typeid(task)));
   append(out, static_cast<std::uint8_t>((task.cheap() ? kCheap : 0) |
                                         (key.has_token() ? kHasToken : 0) |
-                                        (key.index().empty() ? 0 : kHasIndex)));
+                                        (key.index().empty() ? 0 : kHasIndex) | (attached ? kAttached : 0)));
   append(out, static_cast<std::uint32_t>(key.name().size()));
   detail::append_bytes(out, key.name().data(), key.name().size());
   if (key.has_token()) append(out, key.token());
@@ -53,10 +56,11 @@ void encode_header(const Task& task, std::vector<std::byte>& out) {
   append(out, static_cast<std::uint32_t>(task.dependencies().size()));
 }
 
-detail::TaskHeader decode_header(detail::EncodingReader& in) {
+detail::TaskHeader decode_header(detail::EncodingReader& in, bool& attached) {
   const auto flags = read<std::uint8_t>(in);
-  if (flags & ~(kCheap | kHasToken | kHasIndex))
+  if (flags & ~(kCheap | kHasToken | kHasIndex | kAttached))
     in.fail("unknown flags " + std::to_string(flags) + " in the task header");
+  attached = (flags & kAttached) != 0;
   std::span<const std::byte> name_bytes = in.bytes(read<std::uint32_t>(in));
   std::string_view name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
   // Keys of delayed calls (a token, no index) take the allocation-free path.
@@ -82,6 +86,19 @@ TaskPtr decode_constant(detail::TaskHeader&& header, detail::EncodingReader& in)
   // No reserve: a corrupt count must not allocate before the bytes run out.
   for (std::uint32_t i = 0; i < count; ++i) buffers.push_back(in.bytes(in.u64()));
   return std::make_shared<ConstantTask>(std::move(header.key), decode(value_header, buffers));
+}
+
+// A constant task whose value travelled beside the bytes: it takes the value.
+TaskPtr decode_attached(const detail::TaskWireType& type, detail::TaskHeader&& header, detail::EncodingReader& in,
+                        std::span<Value> attachments) {
+  if (type.type != &typeid(ConstantTask)) in.fail("only a constant task has an attached value");
+  if (header.cheap || header.dependencies != 0)
+    in.fail("a constant task is never cheap and has no dependencies");
+  const auto index = read<std::uint32_t>(in);
+  if (index >= attachments.size() || !attachments[index].has_value())
+    in.fail("attached value " + std::to_string(index) + " is not among the " +
+            std::to_string(attachments.size()) + " sent, or another task took it");
+  return std::make_shared<ConstantTask>(std::move(header.key), std::move(attachments[index]));
 }
 
 [[maybe_unused]] const bool constant_task_registered = detail::register_task_type(
@@ -113,18 +130,26 @@ void ConstantTask::encode(std::vector<std::byte>& out) const {
 
 namespace detail {
 
-void encode_task(const Task& task, std::vector<std::byte>& out) {
+void encode_task(const Task& task, std::vector<std::byte>& out, std::vector<Value>* attachments) {
   const std::size_t start = out.size();
+  // A value that cannot travel is left to ConstantTask::encode, which names it.
+  const auto* constant = attachments ? dynamic_cast<const ConstantTask*>(&task) : nullptr;
+  const bool attach = constant && constant->value().has_value() && constant->value().type()->serializable();
   try {
-    encode_header(task, out);
-    task.encode(out);
+    encode_header(task, attach, out);
+    if (attach) {
+      append(out, static_cast<std::uint32_t>(attachments->size()));
+      attachments->push_back(constant->value().clone());
+    } else {
+      task.encode(out);
+    }
   } catch (...) {
     out.resize(start);
     throw;
   }
 }
 
-TaskPtr decode_task(std::span<const std::byte>& in) {
+TaskPtr decode_task(std::span<const std::byte>& in, std::span<Value> attachments) {
   TypeId id;
   if (in.size() < sizeof id)
     throw ValueError("bad-encoding", "cannot decode a task from " + std::to_string(in.size()) +
@@ -133,7 +158,10 @@ TaskPtr decode_task(std::span<const std::byte>& in) {
   std::memcpy(&id, in.data(), sizeof id);
   const TaskWireType& type = task_registry().find(id);
   EncodingReader reader(in.subspan(sizeof id), {}, *type.type);
-  TaskPtr task = type.decode(decode_header(reader), reader);
+  bool attached = false;
+  TaskHeader header = decode_header(reader, attached);
+  TaskPtr task = attached ? decode_attached(type, std::move(header), reader, attachments)
+                          : type.decode(std::move(header), reader);
   in = reader.rest();
   return task;
 }

@@ -36,9 +36,11 @@ void encode_unit(const Task& task, std::vector<std::byte>& out) {
   detail::encode_task(task, out);
 }
 
-void encode_unit(const detail::ExecPlan& plan, std::uint32_t u, std::vector<std::byte>& out) {
+void encode_unit(const detail::ExecPlan& plan, std::uint32_t u, std::vector<std::byte>& out,
+                 std::vector<Value>& attachments) {
   if (plan.first_step[u] == detail::ExecPlan::kPlain) {
-    encode_unit(*plan.task[u], out);
+    put<std::uint32_t>(out, 0);
+    detail::encode_task(*plan.task[u], out, &attachments);
     return;
   }
   put<std::uint32_t>(out, plan.nsteps[u]);
@@ -50,14 +52,14 @@ void encode_unit(const detail::ExecPlan& plan, std::uint32_t u, std::vector<std:
       put<std::uint32_t>(out, arg.index);
       put<std::uint8_t>(out, arg.local ? 1 : 0);
     }
-    detail::encode_task(*step.task, out);
+    detail::encode_task(*step.task, out, &attachments);
   }
 }
 
-UnitProgram::UnitProgram(std::span<const std::byte> wire) {
+UnitProgram::UnitProgram(std::span<const std::byte> wire, std::span<Value> attachments) {
   auto nsteps = get<std::uint32_t>(wire);
   if (nsteps == 0) {
-    steps_.push_back(Step{detail::decode_task(wire), 0, 0});
+    steps_.push_back(Step{detail::decode_task(wire, attachments), 0, 0});
   } else {
     plain_ = false;
     steps_.reserve(nsteps);
@@ -75,7 +77,7 @@ UnitProgram::UnitProgram(std::span<const std::byte> wire) {
                                                 std::to_string(index) + ", which does not run before it");
         args_.push_back(detail::StepArg{index, local});
       }
-      steps_.push_back(Step{detail::decode_task(wire), begin, nargs});
+      steps_.push_back(Step{detail::decode_task(wire, attachments), begin, nargs});
     }
   }
   if (!wire.empty())

@@ -5,7 +5,8 @@
 //
 // Wire form: u32 nsteps; nsteps == 0 means a plain task whose arguments are
 // the unit's inputs in order, followed by the task. Otherwise per step:
-// u32 nargs, nargs x {u32 index, u8 local}, then the task.
+// u32 nargs, nargs x {u32 index, u8 local}, then the task. The values of its
+// constant tasks may travel beside it (task_wire's attachments).
 #pragma once
 
 #include <cstdint>
@@ -18,16 +19,19 @@
 
 namespace weft::dist {
 
-/// Appends unit `u` of `plan` in wire form. TypeError "type.not-serializable"
-/// when one of its tasks cannot travel.
-void encode_unit(const detail::ExecPlan& plan, std::uint32_t u, std::vector<std::byte>& out);
+/// Appends unit `u` of `plan` in wire form, its constant tasks' values to
+/// `attachments`. TypeError "type.not-serializable" when one of its tasks
+/// cannot travel.
+void encode_unit(const detail::ExecPlan& plan, std::uint32_t u, std::vector<std::byte>& out,
+                 std::vector<Value>& attachments);
 /// Appends a single task as a plain unit (Client::submit, Client::run).
 void encode_unit(const Task& task, std::vector<std::byte>& out);
 
 class UnitProgram {
  public:
-  /// Decodes a unit; RuntimeError "bad-message" / TypeError when malformed.
-  explicit UnitProgram(std::span<const std::byte> wire);
+  /// Decodes a unit, its constant tasks taking their values from
+  /// `attachments`; RuntimeError "bad-message" / TypeError when malformed.
+  explicit UnitProgram(std::span<const std::byte> wire, std::span<Value> attachments = {});
   /// Runs the unit; a failing step throws TaskError naming that step's key.
   Value run(std::span<const Value* const> inputs) const;
   /// A collective step: the per-rank results (rank order) as one result.

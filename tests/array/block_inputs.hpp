@@ -1,6 +1,7 @@
 // tests/array/block_inputs.hpp - test inputs for the array tests: arrays cut
 // from an NDArray into given blocks, reproducible values of every dtype, and
-// an array whose blocks must never be made.
+// an array whose blocks must never be made; the schedulers results are
+// computed on.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "weft/array/array.hpp"
+#include "weft/main.hpp"
 #include "weft/scheduler.hpp"
 
 namespace weft::test {
@@ -72,7 +74,20 @@ inline array::Array untouchable(array::Shape shape, array::Chunks chunks) {
   });
 }
 
-/// The local schedulers every array result is computed on.
-inline const SchedulerChoice kLocalSchedulers[] = {scheduler::sync, scheduler::threads};
+/// The schedulers every array result is computed on: sync and threads, and
+/// the cluster too when the tests run inside weft::main on several ranks
+/// (tests/mpi/array-suite.sh).
+inline std::vector<SchedulerChoice> test_schedulers() {
+  std::vector<SchedulerChoice> schedulers{scheduler::sync, scheduler::threads};
+  if (nranks() > 1) schedulers.push_back(scheduler::distributed);
+  return schedulers;
+}
+
+/// The k-th of test_schedulers(), cycling: for cases spread over the
+/// schedulers rather than each run on all of them.
+inline SchedulerChoice test_scheduler(std::size_t k) {
+  const std::vector<SchedulerChoice> schedulers = test_schedulers();
+  return schedulers[k % schedulers.size()];
+}
 
 }  // namespace weft::test

@@ -3,7 +3,7 @@
 set -e
 . "$top_srcdir/tests/mpi/mpirun.sh"
 test_program="$top_builddir/tests/mpi/array-test"
-timeout -k 10 "$WEFT_MPI_TIMEOUT" "$test_program"
+timeout -k 10 "$TEST_MPI_TIMEOUT" "$test_program"
 for n in 1 2 3 4; do
   weft_mpirun $n "$test_program"
 done

@@ -167,7 +167,8 @@ class NDArray {
 
 namespace weft {
 /// NDArray travels as its dtype and shape in the header and its elements as
-/// one buffer, sent from the array's memory when it is contiguous.
+/// one buffer, sent from the array's memory when it is contiguous, else from
+/// a packed copy that Encoded::keep_alive holds.
 template <>
 struct CustomCodec<array::NDArray> {
   static void encode(const array::NDArray& a, Encoded& out);

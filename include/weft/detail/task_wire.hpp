@@ -16,9 +16,9 @@
 //     shared library, by a hash of its file name) and the offset in it, so a
 //     rank whose libraries were loaded at other addresses finds it again;
 //   - a dependency placeholder (DepSlot): its index in dependencies();
-//   - a trivially copyable value: its bytes (a closure capturing by reference
-//     or a struct holding a pointer is sent as it is, and points nowhere on the
-//     receiver: capture and pass values);
+//   - a trivially copy-constructible and destructible value: its bytes (a
+//     closure capturing by reference or a struct holding a pointer is sent
+//     as it is, and points nowhere on the receiver: capture and pass values);
 //   - std::string: length and characters;
 //   - std::vector, std::array, std::tuple, std::pair: element by element
 //     (a count first for vectors; one block for trivially copyable elements);
@@ -31,6 +31,13 @@
 // Every CallTask instantiation registers its decoder before main() under its
 // type id (as serialize.hpp registers value types), so any rank can rebuild a
 // task it never made itself.
+//
+// A ConstantTask (a literal: data from the client) carries its value copied
+// into its payload, or, when the encoder collects attachments, only the
+// value's position among them: the distributed scheduler sends attached
+// values beside the task's bytes, their large buffers straight from their
+// own memory (the caller's array for from_array), so the data is not copied
+// into the bytes on the way.
 #pragma once
 
 #include <array>
@@ -38,6 +45,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +57,7 @@
 
 #include "weft/key.hpp"
 #include "weft/serialize.hpp"
+#include "weft/value.hpp"
 
 namespace weft {
 
@@ -58,16 +67,21 @@ using TaskPtr = std::shared_ptr<const Task>;
 namespace detail {
 
 /// Appends `task` as bytes (layout above). TypeError "type.not-serializable"
-/// naming the part that cannot be sent; `out` is then as it was.
-void encode_task(const Task& task, std::vector<std::byte>& out);
+/// naming the part that cannot be sent; `out` is then as it was. With
+/// `attachments`, a ConstantTask's value is appended there instead of being
+/// copied into `out` (see above).
+void encode_task(const Task& task, std::vector<std::byte>& out, std::vector<Value>* attachments = nullptr);
 /// Consumes one encoded task from the front of `in` and rebuilds it: run()
 /// with the same inputs gives the same result. Its dependencies() are as many
 /// as the original's, with empty keys and no tasks (the receiver knows the
 /// inputs by position). TypeError "type.unknown-task-type" for a type id no
 /// task type of this process has, "type.id-collision" for one two types share;
 /// ValueError "value.bad-encoding" for bytes that do not parse (nothing is
-/// read outside `in`, which is left as it was on a throw).
-TaskPtr decode_task(std::span<const std::byte>& in);
+/// read outside `in`, which is left as it was on a throw). A constant task
+/// whose value was attached takes it (moved) from `attachments`, the values
+/// encode_task collected, in order; naming one that is not there is
+/// "value.bad-encoding".
+TaskPtr decode_task(std::span<const std::byte>& in, std::span<Value> attachments = {});
 
 /// Where a function is, in terms another process of the same binary
 /// understands: the loaded object (a hash of its file name; a fixed id for
@@ -145,7 +159,11 @@ constexpr LeafWire leaf_wire() {
     return LeafWire::function;
   else if constexpr (std::is_pointer_v<S> || std::is_member_pointer_v<S> || IsView<S>::value)
     return LeafWire::pointer;
-  else if constexpr (std::is_trivially_copyable_v<S>) return LeafWire::bytes;
+  // Not is_trivially_copyable: GCC 12 calls a closure capturing a number not
+  // trivially copyable (its copy assignment is deleted), and such lambdas
+  // must travel (map_blocks' functions).
+  else if constexpr (std::is_trivially_copy_constructible_v<S> && std::is_trivially_destructible_v<S>)
+    return LeafWire::bytes;
   else if constexpr (std::is_same_v<S, std::string>) return LeafWire::string;
   else if constexpr (CerealSafe<S>::value) return LeafWire::cereal;
   else return LeafWire::none;
@@ -197,7 +215,12 @@ struct ArgWire {
       std::memcpy(&where, r.in.bytes(sizeof where).data(), sizeof where);
       return reinterpret_cast<S>(const_cast<void*>(function_at(where)));
     } else if constexpr (kind == LeafWire::bytes) {
-      return Codec<S, Encoding::bytes>::decode(r.in);
+      // Copying the bytes into storage makes an S there (an implicit-lifetime
+      // type: trivially copy-constructible and destructible); closures have
+      // no default constructor to start from.
+      alignas(S) std::byte raw[sizeof(S)];
+      std::memcpy(raw, r.in.bytes(sizeof(S)).data(), sizeof(S));
+      return *std::launder(reinterpret_cast<S*>(raw));
     } else if constexpr (kind == LeafWire::string) {
       std::span<const std::byte> chars = r.in.bytes(r.in.u64());
       return std::string(reinterpret_cast<const char*>(chars.data()), chars.size());
