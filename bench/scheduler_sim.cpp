@@ -192,7 +192,8 @@ void scheduler_sim(Options& opts) {
           reported.push_back(i.task);
           break;
         case Instruction::Kind::free:
-        case Instruction::Kind::forget: break;
+        case Instruction::Kind::forget:
+        case Instruction::Kind::acquire: break;  // the simulation never copies results
       }
     }
     // The client gathers each output and lets it go.

@@ -28,6 +28,7 @@ void array_std(Options& opts);
 void rechunk(Options& opts);
 void matmul(Options& opts);
 void array_graph(Options& opts);
+void spill(Options& opts);  // bench/spill.cpp
 }
 
 namespace {
@@ -124,6 +125,7 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
       {"rechunk", weft_bench::rechunk},
       {"matmul", weft_bench::matmul},
       {"array-graph", weft_bench::array_graph},
+      {"spill", weft_bench::spill},
   };
   return all;
 }

@@ -32,6 +32,9 @@ Instruction forget(TaskId t) { return {Kind::forget, TaskState::released, t, kNo
 Instruction in_memory(TaskId t, WorkerId w) { return {Kind::report, TaskState::memory, t, w, kNoTask}; }
 Instruction erred(TaskId t, TaskId cause) { return {Kind::report, TaskState::erred, t, kNoWorker, cause}; }
 Instruction cancelled(TaskId t) { return {Kind::report, TaskState::forgotten, t, kNoWorker, kNoTask}; }
+Instruction acquire(TaskId t, WorkerId w, WorkerId from) {
+  return {Kind::acquire, TaskState::released, t, w, kNoTask, from};
+}
 
 }  // namespace
 
@@ -39,7 +42,7 @@ namespace Catch {
 template <>
 struct StringMaker<Instruction> {
   static std::string convert(const Instruction& i) {
-    static const char* kinds[] = {"assign", "free", "steal", "report", "forget"};
+    static const char* kinds[] = {"assign", "free", "steal", "report", "forget", "acquire"};
     std::string s = std::string(kinds[static_cast<int>(i.kind)]) + "(" + std::to_string(i.task);
     if (i.worker == kAllWorkers) s += ", all";
     else if (i.worker != kNoWorker) s += ", w" + std::to_string(i.worker);
@@ -86,6 +89,8 @@ SchedulerOptions saturation(std::uint32_t n) {
 }  // namespace
 
 TEST_CASE("a chain runs on one worker and frees each result after its user", "[scheduler-state]") {
+  // A freed result's task is kept (released) while a task that used it lives:
+  // the recipe to compute a lost result again.
   Scheduler c({}, {1, 1});
   TaskId a = c.add({});
   TaskId b = c.add({a});
@@ -96,14 +101,15 @@ TEST_CASE("a chain runs on one worker and frees each result after its user", "[s
   c.s.task_finished(a, 0, 8);
   CHECK(c.take().empty());
   c.s.task_finished(b, 0, 8);
-  CHECK(c.take() == Instructions{free_(a, 0), forget(a)});
+  CHECK(c.take() == Instructions{free_(a, 0)});
+  CHECK(c.s.state(a) == TaskState::released);
   c.s.task_finished(d, 0, 16);
-  CHECK(c.take() == Instructions{in_memory(d, 0), free_(b, 0), forget(b)});
+  CHECK(c.take() == Instructions{in_memory(d, 0), free_(b, 0)});
   CHECK(c.s.state(d) == TaskState::memory);
   CHECK(c.s.nbytes(d) == 16);
   CHECK(c.s.held_by(0) == std::vector<TaskId>{d});
   c.s.release(d);
-  CHECK(c.take() == Instructions{free_(d, 0), forget(d)});
+  CHECK(c.take() == Instructions{free_(d, 0), forget(d), forget(b), forget(a)});
   CHECK(c.s.live_tasks() == 0);
   CHECK(c.s.processing_on(0) == 0);
 }
@@ -123,14 +129,19 @@ TEST_CASE("a diamond waits for both branches", "[scheduler-state]") {
   c.s.task_finished(b, 0, 10);
   CHECK(c.take().empty());
   c.s.task_finished(d, 0, 10);
-  CHECK(c.take() == Instructions{assign(e, 0), free_(a, 0), forget(a)});
+  CHECK(c.take() == Instructions{assign(e, 0), free_(a, 0)});
   c.s.task_finished(e, 0, 1);
   Instructions got = c.take();
-  CHECK(got.size() == 5);
+  CHECK(got.size() == 3);
   CHECK(got[0] == in_memory(e, 0));
-  CHECK(std::count(got.begin(), got.end(), forget(b)) == 1);
-  CHECK(std::count(got.begin(), got.end(), forget(d)) == 1);
-  CHECK(c.s.live_tasks() == 1);
+  CHECK(std::count(got.begin(), got.end(), free_(b, 0)) == 1);
+  CHECK(std::count(got.begin(), got.end(), free_(d, 0)) == 1);
+  CHECK(c.s.live_tasks() == 4);
+  c.s.release(e);
+  got = c.take();
+  CHECK(got.size() == 5);
+  for (TaskId t : {a, b, d, e}) CHECK(std::count(got.begin(), got.end(), forget(t)) == 1);
+  CHECK(c.s.live_tasks() == 0);
 }
 
 namespace {
@@ -229,6 +240,9 @@ class Cluster {
             CHECK(doomed(l));
             t.reported = true;
           }
+          break;
+        case Kind::acquire:
+          FAIL("an acquire without replicate or retire_workers");
           break;
         case Kind::forget:
           CHECK(s.state(i.task) == TaskState::forgotten);
@@ -545,7 +559,8 @@ TEST_CASE("an error errs everything that depends on it, naming the cause", "[sch
   c.take();
   CHECK(c.s.worker_of(d) == 0);  // co-assigned with a
   c.s.task_erred(a, 0);
-  CHECK(c.take() == Instructions{erred(e, a), erred(d, a), forget(b)});
+  CHECK(c.take() == Instructions{erred(e, a), erred(d, a)});
+  CHECK(c.s.state(b) == TaskState::released);  // d's recipe
   for (TaskId t : {a, d, e}) CHECK(c.s.state(t) == TaskState::erred);
   // The worker dropped the co-assigned tasks itself; only `ok` is left there.
   CHECK(c.s.processing_on(0) == 1);
@@ -562,7 +577,7 @@ TEST_CASE("an error errs everything that depends on it, naming the cause", "[sch
   CHECK(c.take() == Instructions{forget(e), forget(f)});
   CHECK(c.s.state(a) == TaskState::erred);
   c.s.release(d);
-  CHECK(c.take() == Instructions{forget(d), forget(a)});
+  CHECK(c.take() == Instructions{forget(d), forget(b), forget(a)});
   CHECK(c.s.live_tasks() == 1);
 }
 
@@ -573,14 +588,17 @@ TEST_CASE("released results are freed and their ids reused", "[scheduler-state]"
   c.s.task_finished(a, 0, 1);
   c.s.task_finished(b, 0, 1);
   c.take();
-  CHECK(c.s.state(a) == TaskState::forgotten);
+  CHECK(c.s.state(a) == TaskState::released);  // b's recipe
+  TaskId x = c.add({});
+  c.s.task_finished(x, 0, 1);  // nobody wants it
+  CHECK(c.take() == Instructions{assign(x, 0), free_(x, 0), forget(x)});
   TaskId n = c.add({b});
-  CHECK(n == a);  // the smallest free id
+  CHECK(n == x);  // the smallest free id
   CHECK(c.s.inputs_of(n).size() == 1);
   c.s.release(b);  // n still needs it
   CHECK(c.take() == Instructions{assign(n, 0)});
   c.s.task_finished(n, 0, 1);
-  CHECK(c.take() == Instructions{free_(n, 0), forget(n), free_(b, 0), forget(b)});
+  CHECK(c.take() == Instructions{free_(n, 0), forget(n), free_(b, 0), forget(b), forget(a)});
   CHECK(c.s.live_tasks() == 0);
   CHECK(c.add({}) == 0);
 }
@@ -631,9 +649,9 @@ TEST_CASE("cancel drops a task and its dependents", "[scheduler-state]") {
   // a is still needed by keep.
   c.s.task_finished(a, 0, 1);
   c.s.task_finished(keep, 0, 1);
-  CHECK(c.take() == Instructions{in_memory(keep, 0), free_(a, 0), forget(a)});
+  CHECK(c.take() == Instructions{in_memory(keep, 0), free_(a, 0)});
   c.s.cancel(keep);
-  CHECK(c.take() == Instructions{cancelled(keep), free_(keep, 0), forget(keep)});
+  CHECK(c.take() == Instructions{cancelled(keep), free_(keep, 0), forget(keep), forget(a)});
   CHECK(c.s.live_tasks() == 0);
 }
 
@@ -836,4 +854,281 @@ TEST_CASE("random graphs with cancels and releases before they run", "[scheduler
   }
   CHECK(c.s.live_tasks() == 0);
   for (WorkerId w = 0; w < c.workers.size(); ++w) CHECK(c.s.processing_on(w) == 0);
+}
+
+// --- resilience: retries, removed workers, lost results -----------------------
+
+namespace {
+Instruction waiting_again(TaskId t) { return {Kind::report, TaskState::waiting, t, kNoWorker, kNoTask}; }
+}  // namespace
+
+TEST_CASE("a task with retries runs again after an error, with its co-assigned dependents", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.stealing = false;
+  Scheduler c(o, {1, 1});
+  TaskSpec spec;
+  spec.retries = 2;
+  TaskId a = c.s.add_task(spec);
+  TaskId b = c.add({a}, true);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0)});
+  // First failure: w0 dropped b (it waited for a there); both are assigned again.
+  c.s.task_erred(a, 0);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0)});
+  CHECK(c.s.processing_on(0) == 2);
+  CHECK(c.s.story(a).find("processing -> released (retry w0)") != std::string::npos);
+  c.s.task_erred(a, 0);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0)});
+  // The retries are spent: the third error is final.
+  c.s.task_erred(a, 0);
+  CHECK(c.take() == Instructions{erred(b, a)});
+  CHECK(c.s.state(b) == TaskState::erred);
+  CHECK(c.s.lost(b) == nullptr);  // an error of its own cause, not a lost worker
+  CHECK(c.s.processing_on(0) == 0);
+}
+
+TEST_CASE("a removed worker's tasks run elsewhere and it gets nothing more", "[scheduler-state]") {
+  Scheduler c({}, {1, 1});
+  TaskId a = c.add({}, true);
+  TaskId b = c.add({a}, true);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0)});
+  c.s.remove_worker(0, "stopped heartbeating");
+  CHECK(c.s.removed(0));
+  CHECK(c.take() == Instructions{assign(a, 1), assign(b, 1)});
+  CHECK(c.s.processing_on(0) == 0);
+  CHECK(c.s.story(a).find("processing -> released (worker removed w0)") != std::string::npos);
+  // New work, roots included, goes to the workers that are left.
+  TaskId d = c.add({}, true);
+  CHECK(c.take() == Instructions{assign(d, 1)});
+  c.s.task_finished(a, 1, 8);
+  c.s.task_finished(b, 1, 8);
+  c.s.task_finished(d, 1, 8);
+  CHECK(c.take() == Instructions{in_memory(a, 1), in_memory(b, 1), in_memory(d, 1)});
+  // A task that may run only on the removed worker cannot run at all.
+  TaskId r = c.add({}, true, 0, 0);
+  CHECK(c.take() == Instructions{erred(r, r)});
+  REQUIRE(c.s.lost(r) != nullptr);
+  CHECK(c.s.lost(r)->killed);
+  CHECK(c.s.lost(r)->workers == std::vector<WorkerId>{0});
+  CHECK(c.s.lost(r)->reason == "stopped heartbeating");
+  // Removing a worker twice changes nothing.
+  c.s.remove_worker(0, "again");
+  CHECK(c.take().empty());
+}
+
+TEST_CASE("a task whose workers keep being removed errs as killed past allowed-failures", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.allowed_failures = 1;
+  Scheduler c(o, {1, 1, 1});
+  TaskId a = c.add({}, true);
+  TaskId b = c.add({a}, true);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0)});
+  c.s.remove_worker(0, "stopped heartbeating");
+  Instructions again = c.take();
+  REQUIRE(again.size() == 2);
+  WorkerId next = again[0].worker;
+  CHECK(again == Instructions{assign(a, next), assign(b, next)});
+  c.s.remove_worker(next, "hung");
+  // a's second removed worker: killed, and b with it (b was only once on a removed worker).
+  CHECK(c.take() == Instructions{erred(a, a), erred(b, a)});
+  REQUIRE(c.s.lost(a) != nullptr);
+  CHECK(c.s.lost(a)->killed);
+  CHECK(c.s.lost(a)->workers == std::vector<WorkerId>{0, next});
+  CHECK(c.s.lost(a)->reason == "hung");
+  CHECK(c.s.lost(b) == nullptr);  // erred because of a, which reports name
+  for (WorkerId w = 0; w < 3; ++w) CHECK(c.s.processing_on(w) == 0);
+  c.s.release(a);
+  c.s.release(b);
+  CHECK(c.take() == Instructions{forget(b), forget(a)});
+  CHECK(c.s.live_tasks() == 0);
+}
+
+TEST_CASE("results only a removed worker held are computed again from their recipes", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.stealing = false;
+  Scheduler c(o, {1, 1});
+  TaskId a = c.add({});
+  TaskId b = c.add({a}, true);  // wanted: the client may gather it
+  TaskId slow = c.add({}, false, 0, 1);
+  TaskId d = c.add({b, slow}, true);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 0), assign(slow, 1)});
+  c.s.task_finished(a, 0, 1);
+  c.s.task_finished(b, 0, 1);
+  // a's result is freed but its recipe kept while b lives; d follows slow to w1.
+  CHECK(c.take() == Instructions{in_memory(b, 0), free_(a, 0), assign(d, 1)});
+  CHECK(c.s.state(a) == TaskState::released);
+  c.s.remove_worker(0, "stopped heartbeating");
+  // b waits again (the client hears so), and so does a, its recipe; d, which
+  // would fetch b from w0, is recalled from w1.
+  CHECK(c.take() == Instructions{waiting_again(b), free_(d, 1), assign(a, 1), assign(b, 1)});
+  c.s.worker_released(d, 1);
+  CHECK(c.take() == Instructions{assign(d, 1)});  // co-assigned behind b and slow
+  c.s.task_finished(a, 1, 1);
+  c.s.task_finished(slow, 1, 1);
+  c.s.task_finished(b, 1, 1);
+  CHECK(c.take() == Instructions{in_memory(b, 1), free_(a, 1)});
+  c.s.task_finished(d, 1, 1);
+  CHECK(c.take() == Instructions{in_memory(d, 1), free_(slow, 1)});
+  c.s.release(b);  // d, alive, keeps it as its recipe
+  c.s.release(d);
+  CHECK(c.take() == Instructions{free_(b, 1), free_(d, 1), forget(d), forget(slow), forget(b), forget(a)});
+  CHECK(c.s.live_tasks() == 0);
+}
+
+TEST_CASE("a recalled task keeps its result if it ran, else errs with its lost input", "[scheduler-state]") {
+  SchedulerOptions o;
+  o.stealing = false;
+  o.co_assign = false;
+  Scheduler c(o, {1, 1});
+  TaskId a = c.add({}, false, 0, 0);
+  TaskId b = c.add({a}, true, 0, 1);
+  c.s.task_finished(a, 0, 1);
+  CHECK(c.take() == Instructions{assign(a, 0), assign(b, 1)});
+  c.s.remove_worker(0, "stopped heartbeating");
+  // a could run only on w0: it cannot be computed again. b, which reads it
+  // from w0, is recalled.
+  CHECK(c.take() == Instructions{free_(b, 1)});
+  CHECK(c.s.state(a) == TaskState::erred);
+  SECTION("b had run") {
+    c.s.task_finished(b, 1, 1);
+    CHECK(c.take() == Instructions{in_memory(b, 1)});
+  }
+  SECTION("b had not started") {
+    c.s.worker_released(b, 1);
+    CHECK(c.take() == Instructions{erred(b, a)});
+    REQUIRE(c.s.lost(a) != nullptr);
+    CHECK(c.s.lost(a)->killed);
+  }
+  c.s.release(b);
+  c.take();
+  CHECK(c.s.live_tasks() == 0);
+}
+
+TEST_CASE("scattered data lost with its worker errs what depends on it", "[scheduler-state]") {
+  Scheduler c({}, {1, 1});
+  TaskId x = c.s.add_data(0, 100, true);
+  TaskId e = c.add({x}, true);
+  CHECK(c.take() == Instructions{in_memory(x, 0), assign(e, 0)});
+  c.s.remove_worker(0, "stopped heartbeating");
+  // e was on w0 too: it waits again, then errs with its lost input.
+  CHECK(c.take() == Instructions{erred(x, x), erred(e, x)});
+  REQUIRE(c.s.lost(x) != nullptr);
+  CHECK_FALSE(c.s.lost(x)->killed);
+  CHECK(c.s.lost(x)->workers == std::vector<WorkerId>{0});
+  CHECK(c.s.processing_on(0) == 0);
+  try {
+    c.s.add_data(0, 1, true);
+    FAIL("no error");
+  } catch (const TransitionError& err) {
+    CHECK(err.id() == "scheduler.removed-worker");
+  }
+}
+
+TEST_CASE("restart cancels every task, frees results, and the cluster takes new work", "[scheduler-state]") {
+  Scheduler sch(saturation(1), {1, 1});
+  TaskId data = sch.s.add_data(1, 10);
+  TaskId root = sch.add({}, true);
+  TaskId child = sch.add({root, data}, true);
+  sch.take();
+  WorkerId ran_on = sch.s.worker_of(root);
+  sch.s.restart();
+  Instructions out = sch.take();
+  for (TaskId t : {data, root, child}) CHECK(std::count(out.begin(), out.end(), cancelled(t)) == 1);
+  CHECK(std::count(out.begin(), out.end(), free_(data, 1)) == 1);
+  CHECK(std::count(out.begin(), out.end(), free_(root, ran_on)) == 1);
+  // The running root and the child co-assigned behind it keep their ids
+  // until their worker answers the frees (in the order they were sent).
+  CHECK(sch.s.state(root) == TaskState::released);
+  CHECK(sch.s.state(child) == TaskState::released);
+  sch.s.worker_released(child, ran_on);
+  sch.s.worker_released(root, ran_on);
+  for (TaskId t : {data, root, child}) CHECK(sch.s.state(t) == TaskState::forgotten);
+  sch.take();
+  TaskId again = sch.add({}, true);
+  CHECK(sch.s.state(again) == TaskState::processing);
+  sch.s.task_finished(again, sch.s.worker_of(again), 8);
+  CHECK(sch.s.state(again) == TaskState::memory);
+}
+
+TEST_CASE("replicate copies a result to the emptiest workers and frees extra copies", "[scheduler-state]") {
+  Scheduler sch({}, {1, 1, 1});
+  TaskId big = sch.s.add_data(0, 100);
+  sch.s.add_data(1, 50);
+  sch.take();
+  sch.s.replicate(big, 2);
+  CHECK(sch.take() == Instructions{acquire(big, 2, 0)});
+  CHECK(sch.s.moves_pending() == 1);
+  sch.s.replicate(big, 2);  // the copy on its way counts
+  CHECK(sch.take().empty());
+  sch.s.task_acquired(big, 2, true);
+  CHECK(sch.s.moves_pending() == 0);
+  CHECK(sch.s.holders(big) == std::vector<WorkerId>{0, 2});
+  CHECK(sch.s.held_by(2) == std::vector<TaskId>{big});
+  sch.s.replicate(big, 3);
+  CHECK(sch.take() == Instructions{acquire(big, 1, 0)});
+  sch.s.task_acquired(big, 1, true);
+  sch.s.replicate(big, 1);
+  Instructions out = sch.take();
+  CHECK(out.size() == 2);
+  CHECK(sch.s.holders(big) == std::vector<WorkerId>{0});
+  sch.s.replicate(big, 2);
+  sch.s.task_acquired(big, sch.take().at(0).worker, true);
+  sch.s.release(big);  // every holder frees it
+  out = sch.take();
+  CHECK(std::count_if(out.begin(), out.end(), [&](const Instruction& i) { return i.kind == Kind::free; }) == 2);
+  CHECK(sch.s.state(big) == TaskState::forgotten);
+  CHECK_THROWS_AS(sch.s.task_acquired(big, 1, true), TransitionError);
+}
+
+TEST_CASE("an acquire answered after its task was released frees the copy, and keeps the id until then",
+          "[scheduler-state]") {
+  Scheduler sch({}, {1, 1});
+  TaskId t = sch.s.add_data(0, 10);
+  sch.take();
+  sch.s.replicate(t, 2);
+  CHECK(sch.take() == Instructions{acquire(t, 1, 0)});
+  sch.s.release(t);
+  CHECK(sch.take() == Instructions{free_(t, 0)});
+  CHECK(sch.s.state(t) == TaskState::released);
+  sch.s.task_acquired(t, 1, true);
+  CHECK(sch.take() == Instructions{free_(t, 1), forget(t)});
+}
+
+TEST_CASE("retire_workers moves results held only there, then the workers get no work", "[scheduler-state]") {
+  Scheduler sch(saturation(1), {1, 1, 1});
+  TaskId only = sch.s.add_data(0, 40);
+  TaskId shared = sch.s.add_data(0, 10);
+  TaskId elsewhere = sch.s.add_data(1, 30);
+  sch.s.replicate(shared, 2);
+  sch.s.task_acquired(shared, sch.take().back().worker, true);
+  const WorkerId retire[] = {0};
+  sch.s.retire_workers(retire);
+  CHECK(sch.s.retiring(0));
+  // Worker 2 holds 10 bytes, worker 1 holds 30: the result goes to 2.
+  CHECK(sch.take() == Instructions{acquire(only, 2, 0)});
+  std::vector<TaskId> roots;
+  for (int i = 0; i < 4; ++i) roots.push_back(sch.add({}, true));
+  sch.add({only, shared}, true);
+  for (const Instruction& i : sch.take()) CHECK(i.worker != 0);
+  sch.s.task_acquired(only, 2, true);
+  CHECK(sch.s.moves_pending() == 0);
+  sch.s.remove_worker(0, "retired");
+  Instructions out = sch.take();
+  CHECK(std::none_of(out.begin(), out.end(), [](const Instruction& i) { return i.kind == Kind::report; }));
+  for (TaskId t : {only, shared, elsewhere}) {
+    CHECK(sch.s.state(t) == TaskState::memory);
+    std::vector<WorkerId> h = sch.s.holders(t);
+    CHECK(std::find(h.begin(), h.end(), 0u) == h.end());
+  }
+  CHECK(sch.s.held_by(2) == std::vector<TaskId>{only, shared});
+}
+
+TEST_CASE("a worker removed while a copy was on its way ends the move", "[scheduler-state]") {
+  Scheduler sch({}, {1, 1, 1});
+  TaskId t = sch.s.add_data(0, 10);
+  sch.take();
+  sch.s.replicate(t, 2);
+  WorkerId target = sch.take().at(0).worker;
+  sch.s.remove_worker(target, "gone");
+  CHECK(sch.s.moves_pending() == 0);
+  CHECK(sch.s.holders(t) == std::vector<WorkerId>{0});
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "weft/compute.hpp"
+#include "weft/coordination.hpp"
 #include "weft/delayed.hpp"
 #include "weft/future.hpp"
 
@@ -44,6 +45,9 @@ struct SubmitOptions {
   /// (--resources "GPU=2"), and a worker runs no more such tasks at once than
   /// its resources allow. Without worker ranks it has no effect.
   std::map<std::string, double> resources = {};
+  /// Times a task that throws runs again before its error is final (Dask's
+  /// retries=); each task of a submitted graph gets its own count.
+  std::uint32_t retries = 0;
 };
 
 /// Options of scatter().
@@ -52,6 +56,35 @@ struct ScatterOptions {
   bool broadcast = false;
   /// Put it on this worker rank; nullopt: the least loaded.
   std::optional<int> worker = std::nullopt;
+};
+
+/// A worker's state as its latest heartbeat told it (Dask's
+/// scheduler_info()["workers"][address]["metrics"]).
+struct WorkerMetrics {
+  std::uint64_t memory = 0;               ///< resident set size (RSS), bytes
+  std::uint64_t peak_memory = 0;          ///< the highest RSS so far, bytes
+  std::uint64_t memory_limit = 0;         ///< --memory-limit in bytes; 0: none
+  std::uint64_t managed_bytes = 0;        ///< results held in memory (their nbytes)
+  std::uint64_t spilled_bytes = 0;        ///< results spilled to disk now (their nbytes)
+  std::uint64_t spilled_bytes_total = 0;  ///< nbytes of every spill so far
+  std::uint32_t spilled_count = 0;        ///< results spilled to disk now
+  std::uint32_t executing = 0;            ///< tasks running
+  std::uint32_t ready = 0;                ///< tasks with all inputs here, waiting for a thread
+  std::uint32_t in_flight = 0;            ///< inputs being fetched from other workers
+  bool paused = false;                    ///< above the pause threshold: no new task starts
+};
+
+/// One worker as rank 0 knows it.
+struct WorkerInfo {
+  int rank = 0;
+  WorkerMetrics metrics;       ///< from its latest heartbeat
+  double last_seen = -1;       ///< seconds since that heartbeat arrived; -1: none yet
+  std::uint64_t heartbeats = 0;  ///< heartbeats received
+};
+
+/// Client::scheduler_info(): the workers by rank (Dask's ["workers"]).
+struct SchedulerInfo {
+  std::map<int, WorkerInfo> workers;
 };
 
 namespace detail {
@@ -72,7 +105,15 @@ int client_workers(const ClientImpl& impl) noexcept;
 TaskPtr future_task(FutureStatePtr state);
 std::map<std::string, std::vector<int>> who_has(ClientImpl& impl, std::span<const FutureStatePtr> states);
 std::map<int, std::vector<std::string>> has_what(ClientImpl& impl);
+SchedulerInfo scheduler_info(ClientImpl& impl);
+void restart(ClientImpl& impl);
+void retire_workers(ClientImpl& impl, const std::vector<int>& ranks);
+void replicate(ClientImpl& impl, std::span<const FutureStatePtr> states, int n);
 }  // namespace detail
+
+/// Lets `future`'s task run to the end even when no Future refers to it any
+/// more (dask.distributed.fire_and_forget): for tasks run for their effects.
+void fire_and_forget(const FutureBase& future);
 
 class Client {
  public:
@@ -185,6 +226,38 @@ class Client {
   }
   /// Keys held by each worker rank (Dask's has_what).
   std::map<int, std::vector<std::string>> has_what() { return detail::has_what(*impl_); }
+  /// Drops every task and result (Dask's restart): every future becomes
+  /// cancelled, the workers free everything, the ranks stay for new work.
+  void restart() { detail::restart(*impl_); }
+  /// Moves each result held only by these worker ranks to another worker,
+  /// then they get no more work (Dask's retire_workers); returns when moved.
+  void retire_workers(const std::vector<int>& ranks) { detail::retire_workers(*impl_, ranks); }
+  /// Waits for the futures, then keeps each result on `n` workers (Dask's
+  /// replicate): copies go to the workers holding the fewest bytes, extra
+  /// copies are dropped; returns when copied.
+  template <class T>
+  void replicate(const std::vector<Future<T>>& futures, int n) {
+    std::vector<detail::FutureStatePtr> states;
+    for (const Future<T>& f : futures) states.push_back(f.state());
+    detail::replicate(*impl_, states, n);
+  }
+
+  /// Named datasets (Dask's publish_dataset, get_dataset, unpublish_dataset,
+  /// list_datasets); tasks reach them through the free functions of
+  /// weft/coordination.hpp. A published Future keeps its result on the cluster.
+  template <class T>
+  void publish_dataset(const std::string& name, T value, bool override_existing = false) {
+    weft::publish_dataset(name, std::move(value), override_existing);
+  }
+  template <class T>
+  T get_dataset(const std::string& name) {
+    return weft::get_dataset<T>(name);
+  }
+  void unpublish_dataset(const std::string& name) { weft::unpublish_dataset(name); }
+  std::vector<std::string> list_datasets() { return weft::list_datasets(); }
+  /// Every worker rank with its latest heartbeat (Dask's scheduler_info());
+  /// empty without worker ranks.
+  SchedulerInfo scheduler_info() { return detail::scheduler_info(*impl_); }
 
   detail::ClientImpl& impl() noexcept { return *impl_; }
 

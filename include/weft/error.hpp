@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace weft {
 
@@ -78,6 +79,33 @@ class IoError : public Error {
 class RuntimeError : public Error {
  public:
   RuntimeError(std::string_view id, const std::string& text) : Error("runtime", id, text) {}
+};
+
+/// A blocking call's timeout passed (Queue::get/put, Variable::get; Dask's TimeoutError).
+class TimeoutError : public Error {
+ public:
+  TimeoutError(std::string_view id, const std::string& text) : Error("timeout", id, text) {}
+};
+
+/// A worker rank ran out of memory: its process passed the terminate
+/// fraction of --memory-limit (distributed.worker.memory.terminate).
+class MemoryError : public Error {
+ public:
+  MemoryError(std::string_view id, const std::string& text) : Error("worker", id, text) {}
+};
+
+/// A task was running on worker ranks that were removed (hung, or gone) more
+/// often than distributed.scheduler.allowed-failures allows, or could run
+/// only on a removed worker (Dask's KilledWorker). Id "runtime.killed-worker";
+/// futures of the task and of everything depending on it throw it.
+class KilledWorker : public RuntimeError {
+ public:
+  KilledWorker(std::string key, const std::string& text) : RuntimeError("killed-worker", text), key_(std::move(key)) {}
+  /// The task whose workers were removed.
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
 };
 
 /// The original exception of a task that failed on another rank, which only

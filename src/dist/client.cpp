@@ -99,6 +99,12 @@ std::map<std::string, std::vector<int>> who_has(ClientImpl& impl, std::span<cons
   return impl.who_has(states);
 }
 std::map<int, std::vector<std::string>> has_what(ClientImpl& impl) { return impl.has_what(); }
+SchedulerInfo scheduler_info(ClientImpl& impl) { return impl.scheduler_info(); }
+void restart(ClientImpl& impl) { impl.restart(); }
+void retire_workers(ClientImpl& impl, const std::vector<int>& ranks) { impl.retire_workers(ranks); }
+void replicate(ClientImpl& impl, std::span<const FutureStatePtr> states, int n) {
+  impl.replicate(states, static_cast<std::uint32_t>(std::max(n, 1)));
+}
 
 // --- ClientImpl, client thread ----------------------------------------------
 
@@ -151,6 +157,7 @@ ClientImpl::~ClientImpl() {
 }
 
 void ClientImpl::throw_terminated() const {
+  if (cluster_error_) std::rethrow_exception(cluster_error_);
   throw RuntimeError("terminated", "the job is stopping (SIGTERM or SIGINT): pending results are abandoned");
 }
 
@@ -275,7 +282,9 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
       continue;
     }
     s.key = plan.task[u]->key();
-    dist::encode_unit(plan, u, s.wire);
+    std::vector<Value> attached;
+    dist::encode_unit(plan, u, s.wire, attached);
+    if (!attached.empty()) s.attached = std::make_shared<const std::vector<Value>>(std::move(attached));
     auto ins = plan.inputs_of(u);
     s.inputs.assign(ins.begin(), ins.end());
     s.priority = options.priority;
@@ -284,6 +293,7 @@ std::vector<FutureStatePtr> ClientImpl::submit_plan(const ExecPlan& plan, const 
     s.callbacks = callbacks;
     s.needs = needs;
     s.able = able;
+    s.retries = options.retries;
   }
   std::vector<FutureStatePtr> states = root_states(plan);
   for (std::size_t i = 0; i < states.size(); ++i) {
@@ -479,8 +489,8 @@ std::map<std::string, std::vector<int>> ClientImpl::who_has(std::span<const Futu
   call_on_comm_thread([&] {
     for (auto& [key, id] : ids) {
       std::vector<int>& ranks = out[key];
-      if (id != dist::kNoTask && state_->state(id) == dist::TaskState::memory)
-        ranks.push_back(static_cast<int>(state_->worker_of(id)) + 1);
+      if (id == dist::kNoTask) continue;
+      for (dist::WorkerId w : state_->holders(id)) ranks.push_back(static_cast<int>(w) + 1);
     }
   });
   return out;
@@ -496,6 +506,82 @@ std::map<int, std::vector<std::string>> ClientImpl::has_what() {
     }
   });
   return out;
+}
+
+SchedulerInfo ClientImpl::scheduler_info() {
+  SchedulerInfo info;
+  if (!distributed()) return info;
+  call_on_comm_thread([&] {
+    const auto now = std::chrono::steady_clock::now();
+    for (int w = 0; w < nworkers_; ++w) {
+      const Heartbeat& h = heartbeats_[static_cast<std::size_t>(w)];
+      WorkerInfo& out = info.workers[w + 1];
+      out.rank = w + 1;
+      out.heartbeats = h.count;
+      if (h.count == 0) continue;
+      out.metrics = h.metrics;
+      out.last_seen = std::chrono::duration<double>(now - h.at).count();
+    }
+  });
+  return info;
+}
+
+void ClientImpl::restart() {
+  if (!distributed()) {
+    // Local jobs run to the end; their futures are dropped all the same.
+    std::lock_guard lock(mutex_);
+    for (auto& [key, weak] : futures_by_key_) {
+      if (FutureStatePtr s = weak.lock()) {
+        s->status = FutureStatus::cancelled;
+        s->value = Value();
+      }
+    }
+    futures_by_key_.clear();
+    changed_.notify_all();
+    return;
+  }
+  // The reports (cancelled) reach the futures before the call returns.
+  call_on_comm_thread([this] {
+    state_->restart();
+    apply_instructions();
+  });
+}
+
+void ClientImpl::retire_workers(const std::vector<int>& ranks) {
+  std::vector<dist::WorkerId> workers;
+  for (int rank : ranks) {
+    if (rank < 1 || rank > nworkers_)
+      throw ValueError("bad-worker", "worker rank " + std::to_string(rank) +
+                                         " does not exist: the workers are ranks 1 to " + std::to_string(nworkers_));
+    workers.push_back(static_cast<dist::WorkerId>(rank - 1));
+  }
+  if (workers.empty()) return;
+  call_on_comm_thread([&] {
+    state_->retire_workers(workers);
+    retiring_.insert(retiring_.end(), workers.begin(), workers.end());
+    finish_moves();
+  });
+  wait_until([this] { return moves_done_; });
+}
+
+void ClientImpl::replicate(std::span<const FutureStatePtr> states, std::uint32_t n) {
+  if (!distributed()) return;  // one process holds every result once
+  wait_until([&] {
+    return std::none_of(states.begin(), states.end(),
+                        [](const FutureStatePtr& s) { return s->status == FutureStatus::pending; });
+  });
+  std::vector<dist::TaskId> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const FutureStatePtr& s : states)
+      if (s->status == FutureStatus::finished && s->id != dist::kNoTask) ids.push_back(s->id);
+  }
+  call_on_comm_thread([&] {
+    for (dist::TaskId id : ids)
+      if (state_->state(id) == dist::TaskState::memory) state_->replicate(id, n);
+    finish_moves();
+  });
+  wait_until([this] { return moves_done_; });
 }
 
 std::vector<Value> ClientImpl::compute_plan(const ExecPlan& plan, const std::vector<CallbackPtr>& callbacks) {

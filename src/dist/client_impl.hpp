@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,9 +25,11 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "../core/exec_plan.hpp"
+#include "coordinate.hpp"
 #include "protocol.hpp"
 #include "scheduler_state.hpp"
 #include "transport.hpp"
@@ -86,12 +89,19 @@ class ClientImpl {
   void cancel(FutureState& s);
   std::map<std::string, std::vector<int>> who_has(std::span<const FutureStatePtr> states);
   std::map<int, std::vector<std::string>> has_what();
+  SchedulerInfo scheduler_info();
+  /// Client::restart, retire_workers, replicate: each returns once the
+  /// results it moves are where they go.
+  void restart();
+  void retire_workers(const std::vector<int>& ranks);
+  void replicate(std::span<const FutureStatePtr> states, std::uint32_t n);
   /// Blocks until `done()` (checked under mutex_); RuntimeError "terminated"
-  /// when the job is being stopped by a signal.
+  /// when the job is being stopped by a signal, the cluster's error (a
+  /// worker's MemoryError) once one happened.
   template <class Done>
   void wait_until(Done done) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done() || terminated_; });
+    changed_.wait(lock, [&] { return done() || terminated_ || cluster_error_; });
     if (!done()) throw_terminated();
   }
   /// Waits for the futures `plan` reads (its FutureTask units) and fetches their values.
@@ -104,6 +114,11 @@ class ClientImpl {
   std::vector<Value> compute_plan(const ExecPlan& plan, const std::vector<CallbackPtr>& callbacks);
   /// Rank 0's side of the shutdown: workers get `status`, the comm thread stops.
   void shutdown(int status);
+  /// A Lock/Queue/... call (coordinate.cpp), from any thread but the comm
+  /// thread: rank 0's comm thread answers it, or the local coordinator.
+  std::optional<Value> coordinate(CoordRequest request);
+  /// The scheduler keeps the future's task until it finished (fire_and_forget).
+  void fire_and_forget(FutureStatePtr state);
 
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -112,8 +127,13 @@ class ClientImpl {
   friend struct FutureState;
   [[noreturn]] void throw_terminated() const;
   // --- client thread side (client.cpp) ---
+  /// Values a unit's bytes name (task_wire's attachments: from_array's
+  /// blocks), sent beside them from their own memory; shared by the
+  /// submission, the record and the sends in flight.
+  using AttachedValues = std::shared_ptr<const std::vector<Value>>;
   struct UnitSubmission {
     std::vector<std::byte> wire;
+    AttachedValues attached;               ///< values the wire's constant tasks name, sent beside it
     Key key;
     std::vector<std::uint32_t> inputs;     ///< indices into the request's units
     FutureStatePtr existing;               ///< an earlier future instead of a new task
@@ -124,6 +144,7 @@ class ClientImpl {
     CallbacksPtr callbacks;                ///< a computation's callbacks, or null
     std::vector<std::pair<std::string, double>> needs;  ///< resources it holds while running
     std::vector<dist::WorkerId> able;      ///< with needs: the workers that have them
+    std::uint32_t retries = 0;
   };
   struct Request {
     enum class Kind : std::uint8_t { submit, release, gather, cancel, scatter, run, call, stop };
@@ -158,10 +179,32 @@ class ClientImpl {
   bool send_batches();
   void write_assign(dist::BatchWriter& w, dist::TaskId task, bool collective);
   void tell_callbacks(dist::TaskId task, dist::WorkerId worker, bool failed);
+  void record_heartbeat(dist::WorkerId worker, dist::BatchReader& in);
+  // A worker passed its memory's terminate threshold: every wait fails from now on.
+  void worker_terminating(dist::WorkerId worker, dist::BatchReader& in);
   dist::BatchWriter& to_worker(dist::WorkerId w);
+  // Resilience: workers silent past worker-ttl while they owe answers are
+  // removed; gathers from a removed worker wait for the result computed again.
+  void check_workers();
+  void remove_worker(dist::WorkerId w, const std::string& reason);
+  void request_gather(dist::TaskId task);
+  // After acquires were sent or answered: once none is left, the retiring
+  // workers are removed and the client's waits for moves end.
+  void finish_moves();
+  /// The error of a task that erred because `cause` lost its worker.
+  std::exception_ptr lost_error(dist::TaskId cause, const dist::LostTask& lost) const;
+  // Coordination (coordinate.cpp): serve a request of `rank`, answer timed-out
+  // ones (true if any), deliver the state's answers (`name`: the object).
+  void coord_handle(int rank, std::uint64_t request_id, CoordRequest request);
+  bool coord_expire();
+  void coord_route(const std::string& name);
+  void coord_deliver(dist::CoordReply reply, const std::string& name);
+  // fire_and_forget: drop the scheduler's reference on reported tasks.
+  void release_fired(std::span<const dist::Instruction> reports);
 
   struct Record {
     std::vector<std::byte> wire;
+    AttachedValues attached;
     Key key;
     std::int32_t priority = 0;
     std::string error_key, error_type, error_message;
@@ -183,6 +226,10 @@ class ClientImpl {
   std::unordered_map<std::uint32_t, RunCall> runs_;
   std::uint32_t next_run_ = 0;
   bool terminated_ = false;
+  std::unordered_map<std::uint64_t, dist::CoordReply> coord_answers_;  ///< rank 0's calls, answered
+  std::uint64_t next_coord_request_ = 0;
+  std::exception_ptr cluster_error_;  ///< fails every wait once set
+  bool moves_done_ = true;            ///< no acquire is pending (finish_moves)
 
   // Comm thread only.
   std::unique_ptr<dist::Transport> transport_;
@@ -194,12 +241,30 @@ class ClientImpl {
   bool stopping_ = false;
   int nworkers_ = 0;
   std::vector<std::map<std::string, double>> worker_resources_;  // per worker, from its hello
+  std::vector<std::chrono::steady_clock::time_point> last_heard_;  // per worker; idle ones count as heard
+  double worker_ttl_ = 0;                                  // seconds; distributed.scheduler.worker-ttl
+  std::unordered_map<dist::TaskId, dist::WorkerId> gathering_;  // gathers sent, not yet answered
+  std::vector<dist::TaskId> gather_later_;                 // gathers of results being computed again
+  std::vector<dist::WorkerId> retiring_;                   // retire_workers: removed once their results moved
+  struct Heartbeat {
+    WorkerMetrics metrics;
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t count = 0;  ///< heartbeats so far
+  };
+  std::vector<Heartbeat> heartbeats_;  // per worker, the latest
   std::thread comm_thread_;
 
   // Local mode: one background thread runs submissions in order.
   std::deque<std::function<void()>> local_jobs_;
   bool local_stop_ = false;
   std::thread local_thread_;
+
+  // Coordination objects; last, so datasets holding futures go before the
+  // rest. The state is the comm thread's (distributed) or local_coordination_'s.
+  dist::CoordinationState coordination_;
+  std::vector<dist::CoordReply> coord_replies_;
+  std::unordered_set<dist::TaskId> fire_and_forget_;  ///< tasks the scheduler keeps for fire_and_forget
+  dist::LocalCoordinator local_coordination_;
 };
 
 /// Rank 0's client when weft::main runs on several ranks; nullptr otherwise.

@@ -50,8 +50,7 @@ struct Runtime {
   std::unique_ptr<Client> client;
   std::unique_ptr<dist::Transport> worker_transport;
   MPI_Comm workers = MPI_COMM_NULL;  // the worker ranks, for collective steps
-  unsigned worker_threads = 1;
-  std::map<std::string, double> worker_resources;
+  dist::WorkerOptions worker_options;
 };
 
 Runtime& runtime() {
@@ -144,13 +143,13 @@ void init(int& argc, char**& argv) {
     dist::SchedulerOptions so;
     so.worker_saturation = static_cast<std::uint32_t>(
         std::max<std::int64_t>(1, config::get<std::int64_t>("distributed.scheduler.worker-saturation")));
+    so.allowed_failures = static_cast<std::uint32_t>(
+        std::max<std::int64_t>(0, config::get<std::int64_t>("distributed.scheduler.allowed-failures")));
     rt.client_impl = std::make_unique<detail::ClientImpl>(
         std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy()), so);
   } else {
     rt.worker_transport = std::make_unique<dist::Transport>(MPI_COMM_WORLD, idle_policy());
-    dist::WorkerOptions wo = dist::worker_options(static_cast<unsigned>(ranks_on_node));
-    rt.worker_threads = wo.nthreads;
-    rt.worker_resources = wo.resources;
+    rt.worker_options = dist::worker_options(static_cast<unsigned>(ranks_on_node));
     return;
   }
   rt.client = std::make_unique<Client>(*rt.client_impl);
@@ -169,8 +168,12 @@ Client& client() {
 int serve() {
   Runtime& rt = runtime();
   if (!rt.worker_transport) throw RuntimeError("not-worker", "weft::serve() runs on worker ranks only");
-  dist::Worker worker(*rt.worker_transport, rt.worker_threads, rt.workers, rt.worker_resources);
-  return worker.serve();
+  dist::Worker worker(*rt.worker_transport, rt.workers, rt.worker_options);
+  int status = worker.serve();
+  // Threads stuck in tasks cannot be joined: finalise MPI (the other ranks
+  // wait for this rank there) and leave without destroying the worker.
+  if (worker.abandoned()) std::_Exit(finalize(status));
+  return status;
 }
 
 int finalize(int status) {

@@ -9,6 +9,7 @@ void BatchWriter::value(const Value& v, std::shared_ptr<const void> owner) {
   put(static_cast<std::uint32_t>(e.buffers.size()));
   for (std::span<const std::byte> b : e.buffers) buffers_.push_back(b);
   if (!e.buffers.empty()) owners_.push_back(std::move(owner));
+  if (e.keep_alive) owners_.push_back(std::move(e.keep_alive));
 }
 
 BatchWriter::Parts BatchWriter::take() {
@@ -26,7 +27,7 @@ BatchWriter::Parts BatchWriter::take() {
 
 Op BatchReader::op() {
   auto code = get<std::uint8_t>();
-  if (code < static_cast<std::uint8_t>(Op::compute) || code > static_cast<std::uint8_t>(Op::missing))
+  if (code < static_cast<std::uint8_t>(Op::compute) || code >= static_cast<std::uint8_t>(Op::end_))
     fail("operation code " + std::to_string(code) + " is unknown");
   return static_cast<Op>(code);
 }

@@ -9,9 +9,11 @@
 //
 // Operations and their fields (u32 unless said):
 //   scheduler -> worker
-//     compute   task, priority(i32), ninputs, {input, holder}*, nsteps, steps
+//     compute   task, priority(i32), ninputs, {input, holder}*, nsteps, steps,
+//               nattached, value*
 //               (a unit: nsteps tasks in wire form; each step's arguments
-//               as {index, local(u8)} pairs: see UnitProgram)
+//               as {index, local(u8)} pairs: see UnitProgram; the values its
+//               constant tasks name, zero-copy: task_wire's attachments)
 //     collective  as compute: every worker gets it, and runs it together
 //               once all have their inputs (weft/collective.hpp)
 //     free      task
@@ -20,13 +22,29 @@
 //     store     task, value   (keep it as this worker's result: Client::scatter)
 //     run       request, unit (run once on this worker now: Client::run)
 //     stop      status(i32)
+//     acquire   task, holder  (fetch its value from worker `holder` and keep it:
+//               Client::replicate, retire_workers; answered by acquired)
 //   worker -> scheduler
 //     hello     nthreads      (once, at start-up)
 //     done      task, nbytes(u64)
 //     erred     task, key(str), type(str), message(str)
 //     released  task          (dropped before it ran: answer to free)
+//     acquired  task, ok(u8)  (answer to acquire; 0: the holder did not have it)
 //     stolen    task, given_up(u8)
 //     ran       request, ok(u8), value | type(str), message(str)
+//     heartbeat memory, peak_memory, memory_limit, managed_bytes,
+//               spilled_bytes, spilled_bytes_total (u64 each), spilled_count,
+//               executing, ready, in_flight, paused(u8)  (WorkerMetrics,
+//               every distributed.worker.heartbeat-interval while the worker
+//               makes progress; nanny.hpp)
+//     terminating  rss(u64), limit(u64), host(str), n, {task, nbytes(u64)}*
+//               (RSS passed the terminate threshold; the n largest results held)
+//     coord     request(u64), op(u8), name(str), owner(u64), limit,
+//               override(u8), timeout(f64, < 0: none), has_value(u8), [value]
+//               (a task's Lock/Queue/... call: coordination.hpp)
+//   scheduler -> worker
+//     coord_reply  request(u64), status(u8: ok, timed out, failed),
+//               ok: has_value(u8), [value]; failed: error id(str), text(str)
 //   worker <-> worker, and worker -> rank 0
 //     fetch     task          (send me its value)
 //     data      task, value   (value: header bytes, nbuffers, buffers)
@@ -52,6 +70,10 @@ enum class Op : std::uint8_t {
   compute = 1, collective, free, steal, gather, store, run, stop,
   hello, done, erred, released, stolen, ran,
   fetch, data, missing,
+  heartbeat, terminating,
+  coord, coord_reply,
+  acquire, acquired,
+  end_,  ///< not an operation: one past the last (new ones go above)
 };
 
 /// MPI tags: every batch travels on one tag.

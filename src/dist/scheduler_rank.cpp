@@ -4,7 +4,9 @@
 #include <cstdio>
 
 #include "client_impl.hpp"
+#include "nanny.hpp"
 #include "runtime_signals.hpp"
+#include "weft/config.hpp"
 #include "weft/error.hpp"
 
 namespace weft::detail {
@@ -24,10 +26,13 @@ ClientImpl::ClientImpl(std::unique_ptr<dist::Transport> transport, dist::Schedul
   // in rank order, so worker w is rank w + 1.
   std::vector<std::uint32_t> nthreads(static_cast<std::size_t>(nworkers_), 0);
   worker_resources_.resize(static_cast<std::size_t>(nworkers_));
+  heartbeats_.resize(static_cast<std::size_t>(nworkers_));
   int heard = 0;
   auto on_hello = [&](dist::InMessage& m) {
     BatchReader in(m.body, m.buffers, m.source);
-    if (in.op() != Op::hello || m.source < 1) in.fail("expected a hello from a worker");
+    if (m.source < 1) in.fail("expected a hello from a worker");
+    // A worker that said hello already may heartbeat while others still start.
+    if (in.op() != Op::hello) return handle_message(m);
     auto w = static_cast<std::size_t>(m.source - 1);
     nthreads[w] = std::max<std::uint32_t>(1, in.get<std::uint32_t>());
     auto nresources = in.get<std::uint32_t>();
@@ -39,6 +44,8 @@ ClientImpl::ClientImpl(std::unique_ptr<dist::Transport> transport, dist::Schedul
   };
   while (heard < nworkers_) transport_->idle(transport_->poll(on_hello));
   for (std::uint32_t n : nthreads) state_->add_worker(n);
+  last_heard_.assign(static_cast<std::size_t>(nworkers_), std::chrono::steady_clock::now());
+  worker_ttl_ = config::get_seconds("distributed.scheduler.worker-ttl");
   comm_thread_ = std::thread([this] { comm_loop(); });
 }
 
@@ -68,6 +75,8 @@ void ClientImpl::comm_loop() {
       handle_requests(requests);
       requests.clear();  // futures held by requests die here, outside the lock
     }
+    busy |= coord_expire();
+    check_workers();
     apply_instructions();
     busy |= send_batches();
     if (dist::stop_signal() != 0) {
@@ -112,11 +121,12 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
           }
           spec.collective = s.collective;
           spec.wanted = s.future != nullptr;
+          spec.retries = s.retries;
           // Record first: add_task may already have decided where it runs.
           TaskId id = state_->add_task(spec);
           ids[u] = id;
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{std::move(s.wire), s.key, s.priority, {}, {}, {}, 0, false, std::move(s.callbacks),
+          records_[id] = Record{std::move(s.wire), std::move(s.attached), s.key, s.priority, {}, {}, {}, 0, false, std::move(s.callbacks),
                                 std::move(s.needs)};
           if (s.future) {
             std::lock_guard lock(mutex_);
@@ -133,13 +143,7 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
         if (r.task != dist::kNoTask && state_->state(r.task) != dist::TaskState::forgotten)
           state_->cancel(r.task);
         break;
-      case Request::Kind::gather: {
-        WorkerId holder = state_->worker_of(r.task);
-        BatchWriter& w = to_worker(holder);
-        w.op(Op::gather);
-        w.put(r.task);
-        break;
-      }
+      case Request::Kind::gather: request_gather(r.task); break;
       case Request::Kind::scatter: {
         for (std::size_t i = 0; i < r.values.size(); ++i) {
           auto value = std::make_shared<Value>(std::move(r.values[i]));
@@ -150,9 +154,12 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
             home = next_scatter_worker_;
             next_scatter_worker_ = (next_scatter_worker_ + 1) % static_cast<WorkerId>(nworkers_);
           }
+          // Data goes to the next worker that is left when its home was removed.
+          for (int tries = 1; state_->removed(home) && tries < nworkers_; ++tries)
+            home = (home + 1) % static_cast<WorkerId>(nworkers_);
           TaskId id = state_->add_data(home, value->nbytes(), true);
           if (records_.size() <= id) records_.resize(id + 1);
-          records_[id] = Record{{}, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast, nullptr, {}};
+          records_[id] = Record{{}, nullptr, r.futures[i]->key, 0, {}, {}, {}, 0, r.scatter.broadcast, nullptr, {}};
           for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
             if (w != home && !r.scatter.broadcast) continue;
             BatchWriter& out = to_worker(w);
@@ -192,34 +199,48 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
 void ClientImpl::handle_message(dist::InMessage& m) {
   BatchReader in(m.body, m.buffers, m.source);
   const auto worker = static_cast<WorkerId>(m.source - 1);
+  // Any message shows the worker alive; a removed worker's answers about
+  // tasks are stale (they wait again elsewhere) and are dropped.
+  if (worker < last_heard_.size()) last_heard_[worker] = std::chrono::steady_clock::now();
+  const bool gone = worker < state_->num_workers() && state_->removed(worker);
   try {
     while (!in.at_end()) {
       switch (in.op()) {
         case Op::done: {
           auto task = in.get<TaskId>();
+          auto nbytes = in.get<std::uint64_t>();
+          if (gone) break;
           tell_callbacks(task, worker, false);
-          state_->task_finished(task, worker, in.get<std::uint64_t>());
+          state_->task_finished(task, worker, nbytes);
           break;
         }
         case Op::erred: {
           auto task = in.get<TaskId>();
+          std::string key = in.string(), type = in.string(), message = in.string();
+          if (gone) break;
           Record& rec = records_.at(task);
-          rec.error_key = in.string();
-          rec.error_type = in.string();
-          rec.error_message = in.string();
+          rec.error_key = std::move(key);
+          rec.error_type = std::move(type);
+          rec.error_message = std::move(message);
           rec.error_rank = m.source;
           tell_callbacks(task, worker, true);
           state_->task_erred(task, worker);
           break;
         }
-        case Op::released: state_->worker_released(in.get<TaskId>(), worker); break;
+        case Op::released: {
+          auto task = in.get<TaskId>();
+          if (!gone) state_->worker_released(task, worker);
+          break;
+        }
         case Op::stolen: {
           auto task = in.get<TaskId>();
-          state_->steal_response(task, worker, in.get<std::uint8_t>() != 0);
+          bool given_up = in.get<std::uint8_t>() != 0;
+          if (!gone) state_->steal_response(task, worker, given_up);
           break;
         }
         case Op::data: {
           auto task = in.get<TaskId>();
+          gathering_.erase(task);
           Value v = in.value();
           std::lock_guard lock(mutex_);
           auto it = futures_by_id_.find(task);
@@ -231,6 +252,7 @@ void ClientImpl::handle_message(dist::InMessage& m) {
         }
         case Op::missing: {
           auto task = in.get<TaskId>();
+          gathering_.erase(task);
           std::lock_guard lock(mutex_);
           auto it = futures_by_id_.find(task);
           if (it != futures_by_id_.end()) {
@@ -261,6 +283,22 @@ void ClientImpl::handle_message(dist::InMessage& m) {
           changed_.notify_all();
           break;
         }
+        case Op::acquired: {
+          auto task = in.get<TaskId>();
+          bool ok = in.get<std::uint8_t>() != 0;
+          if (gone) break;
+          state_->task_acquired(task, worker, ok);
+          finish_moves();
+          break;
+        }
+        case Op::heartbeat: record_heartbeat(worker, in); break;
+        case Op::terminating: worker_terminating(worker, in); break;
+        case Op::coord: {
+          std::uint64_t request_id;
+          detail::CoordRequest request = dist::read_coord_request(in, request_id);
+          coord_handle(m.source, request_id, std::move(request));
+          break;
+        }
         default: in.fail("rank 0 cannot handle this operation");
       }
     }
@@ -275,6 +313,25 @@ void ClientImpl::handle_message(dist::InMessage& m) {
 void ClientImpl::tell_callbacks(TaskId task, WorkerId worker, bool failed) {
   if (task >= records_.size() || !records_[task].callbacks) return;
   for (const CallbackPtr& cb : *records_[task].callbacks) cb->task_finish(records_[task].key, worker, failed);
+}
+
+void ClientImpl::record_heartbeat(WorkerId worker, BatchReader& in) {
+  Heartbeat& h = heartbeats_.at(worker);
+  h.metrics = dist::read_heartbeat(in);
+  h.at = std::chrono::steady_clock::now();
+  ++h.count;
+}
+
+void ClientImpl::worker_terminating(WorkerId worker, BatchReader& in) {
+  const dist::MemoryExceeded e = dist::read_terminating(in);
+  const std::string message = dist::describe(e, static_cast<int>(worker) + 1, [this](TaskId task) {
+    return task < records_.size() && !records_[task].key.str().empty() ? records_[task].key.str()
+                                                                        : "task " + std::to_string(task);
+  });
+  std::fprintf(stderr, "weft: %s\n", message.c_str());
+  std::lock_guard lock(mutex_);
+  if (!cluster_error_) cluster_error_ = std::make_exception_ptr(MemoryError("memory-exceeded", message));
+  changed_.notify_all();
 }
 
 void ClientImpl::apply_instructions() {
@@ -311,6 +368,17 @@ void ClientImpl::apply_instructions() {
         FutureState& f = *it->second;
         if (ins.state == dist::TaskState::memory) {
           f.status = FutureStatus::finished;
+          auto later = std::find(gather_later_.begin(), gather_later_.end(), ins.task);
+          if (later != gather_later_.end()) {
+            gather_later_.erase(later);
+            request_gather(ins.task);
+          }
+        } else if (ins.state == dist::TaskState::waiting) {
+          // Lost with its worker and being computed again.
+          if (!f.value.has_value()) f.status = FutureStatus::pending;
+        } else if (ins.state == dist::TaskState::erred && state_->lost(ins.cause)) {
+          f.status = FutureStatus::error;
+          f.error = lost_error(ins.cause, *state_->lost(ins.cause));
         } else if (ins.state == dist::TaskState::erred) {
           const Record& cause = records_[ins.cause];
           f.status = FutureStatus::error;
@@ -332,9 +400,15 @@ void ClientImpl::apply_instructions() {
       case Instruction::Kind::forget:
         records_[ins.task] = Record{};
         break;
+      case Instruction::Kind::acquire:
+        to_worker(ins.worker).op(Op::acquire);
+        to_worker(ins.worker).put(ins.task);
+        to_worker(ins.worker).put(ins.source);
+        break;
     }
   }
   if (reported) changed_.notify_all();
+  release_fired(instructions_);
   instructions_.clear();
 }
 
@@ -355,6 +429,85 @@ void ClientImpl::write_assign(BatchWriter& w, TaskId task, bool collective) {
     w.put(state_->worker_of(input));
   }
   w.bytes(rec.wire);
+  const std::size_t nattached = rec.attached ? rec.attached->size() : 0;
+  w.put(static_cast<std::uint32_t>(nattached));
+  for (std::size_t i = 0; i < nattached; ++i) w.value((*rec.attached)[i], rec.attached);
+}
+
+void ClientImpl::check_workers() {
+  if (worker_ttl_ <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
+    if (state_->removed(w)) continue;
+    // An idle worker owes nothing: its silence counts from when it gets work.
+    if (state_->processing_on(w) == 0) {
+      last_heard_[w] = now;
+      continue;
+    }
+    const double silent = std::chrono::duration<double>(now - last_heard_[w]).count();
+    if (silent > worker_ttl_) {
+      char reason[160];
+      std::snprintf(reason, sizeof reason,
+                    "stopped heartbeating: nothing heard for %.0f s while it had %u tasks (distributed.scheduler.worker-ttl)",
+                    silent, state_->processing_on(w));
+      remove_worker(w, reason);
+    }
+  }
+}
+
+void ClientImpl::remove_worker(WorkerId w, const std::string& reason) {
+  std::fprintf(stderr, "weft: rank 0: removed worker rank %d: %s\n", static_cast<int>(w) + 1, reason.c_str());
+  state_->remove_worker(w, reason);
+  // Gathers it will not answer go to another holder, or wait for the
+  // result computed again.
+  std::vector<TaskId> unanswered;
+  for (auto it = gathering_.begin(); it != gathering_.end();) {
+    if (it->second == w) {
+      unanswered.push_back(it->first);
+      it = gathering_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (TaskId task : unanswered) request_gather(task);
+}
+
+void ClientImpl::finish_moves() {
+  const bool done = state_->moves_pending() == 0;
+  if (done) {
+    for (WorkerId w : retiring_)
+      if (!state_->removed(w)) remove_worker(w, "retired (Client::retire_workers)");
+    retiring_.clear();
+  }
+  std::lock_guard lock(mutex_);
+  moves_done_ = done;
+  if (done) changed_.notify_all();
+}
+
+void ClientImpl::request_gather(TaskId task) {
+  WorkerId holder = state_->worker_of(task);
+  if (state_->state(task) != dist::TaskState::memory) {  // lost, being computed again
+    gather_later_.push_back(task);
+    return;
+  }
+  gathering_[task] = holder;
+  BatchWriter& w = to_worker(holder);
+  w.op(Op::gather);
+  w.put(task);
+}
+
+std::exception_ptr ClientImpl::lost_error(TaskId cause, const dist::LostTask& lost) const {
+  std::string ranks;
+  for (WorkerId w : lost.workers) ranks += (ranks.empty() ? "" : ", ") + std::to_string(w + 1);
+  const std::string key = records_[cause].key.str();
+  if (!lost.killed)
+    return std::make_exception_ptr(RuntimeError(
+        "lost", "the result of '" + key + "' was only on worker rank " + ranks + ", which was removed (" +
+                    lost.reason + "); scattered data cannot be computed again"));
+  return std::make_exception_ptr(KilledWorker(
+      key, "task '" + key + "' was on worker rank" + (lost.workers.size() > 1 ? "s " : " ") + ranks +
+               " when " + (lost.workers.size() > 1 ? "each was" : "it was") + " removed (last: " + lost.reason +
+               "): more often than distributed.scheduler.allowed-failures allows, or it may run on no other worker"));
 }
 
 bool ClientImpl::send_batches() {
@@ -362,6 +515,8 @@ bool ClientImpl::send_batches() {
   for (std::size_t w = 0; w < to_workers_.size(); ++w) {
     if (to_workers_[w].empty()) continue;
     BatchWriter::Parts p = to_workers_[w].take();
+    // A removed worker hears nothing more but stop.
+    if (!stopping_ && state_->removed(static_cast<WorkerId>(w))) continue;
     transport_->send(static_cast<int>(w) + 1, dist::kBatchTag, std::move(p.body), std::move(p.buffers),
                      std::move(p.keep_alive));
     sent = true;

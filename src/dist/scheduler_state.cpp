@@ -16,6 +16,12 @@
 //             that blame this one for their error (so the cause's id, which
 //             reports name, stays valid while they live)
 //   wants     the client's references
+//   users     input occurrences of tasks not forgotten: a released task with
+//             users is kept, the recipe of their results if those are lost
+//
+// missing is kept up to date for waiting and processing tasks, unplaced for
+// waiting ones; a task that waits again (remove_worker, retries) counts both
+// afresh, so a result computed twice leaves finished dependents alone.
 //
 // Every event ends in settle(): releases, then the collective barrier, tasks
 // held during it, roots for workers with room, co-assignments (a worklist, so
@@ -75,6 +81,7 @@ constexpr std::array<std::array<bool, kStates>, kStates> kAllowed = [] {
   allow(S::processing, S::released);  // the worker still owes an answer
   allow(S::processing, S::waiting);   // given up to a steal
   allow(S::memory, S::released);
+  allow(S::memory, S::erred);         // scattered data lost with its worker
   allow(S::erred, S::released);
   return t;
 }();
@@ -82,14 +89,16 @@ constexpr std::array<std::array<bool, kStates>, kStates> kAllowed = [] {
 // Why a transition happened, for story().
 enum class Why : std::uint8_t {
   add_task, add_data, queue, assign, co_assign, steal, stolen, collective,
-  finished, erred, input_erred, release, cancel, forget,
+  finished, erred, input_erred, release, cancel, forget, retry, worker_removed, recompute, killed, lost,
 };
 constexpr const char* kWhy[] = {
     "add_task", "add_data", "queue", "assign", "co-assign", "steal", "stolen", "collective",
-    "task_finished", "task_erred", "input erred", "release", "cancel", "forget",
+    "task_finished", "task_erred", "input erred", "release", "cancel", "forget", "retry", "worker removed",
+    "recompute", "killed worker", "lost",
 };
 
-enum Flag : std::uint8_t {
+using Flags = std::uint16_t;
+enum Flag : Flags {
   kCollective = 1,
   kRestricted = 2,
   kOwed = 4,          // assigned to worker_[t], which has not answered yet
@@ -98,6 +107,7 @@ enum Flag : std::uint8_t {
   kHeld = 32,         // ready, in held_ while a collective drains the cluster
   kMarked = 64,       // scratch mark of one walk (cancel, list compaction)
   kFromQueue = 128,   // a root handed out from the queue, counted in roots_out
+  kScattered = 256,   // add_data: a result with no recipe
 };
 
 constexpr std::uint32_t kNone = UINT32_MAX;
@@ -220,9 +230,9 @@ struct SchedulerState::Impl {
 
   // --- per task -------------------------------------------------------------
   std::vector<S> state;
-  std::vector<std::uint8_t> flags;
+  std::vector<Flags> flags;
   std::vector<WorkerId> worker;  // processing on / holding the result
-  std::vector<std::uint32_t> missing, unplaced, holds, wants;
+  std::vector<std::uint32_t> missing, unplaced, holds, wants, users;
   std::vector<std::int32_t> priority;
   std::vector<std::uint64_t> nbytes;
   std::vector<std::uint32_t> gen;  // moves on when the id is forgotten
@@ -234,6 +244,12 @@ struct SchedulerState::Impl {
   std::unordered_map<TaskId, WorkerId> restriction;
   std::unordered_map<TaskId, TaskId> blame;         // erred task -> its cause, when another
   std::unordered_map<TaskId, WorkerId> steal_thief;  // pending steals -> where the task goes
+  std::unordered_map<TaskId, std::uint32_t> retries_left;
+  std::unordered_map<TaskId, std::vector<WorkerId>> suspicious;  // removed workers it was running on
+  std::unordered_map<TaskId, LostTask> lost;
+  std::unordered_map<TaskId, std::vector<WorkerId>> copies;     // holders besides worker_[t] (replicate)
+  std::unordered_map<TaskId, std::vector<WorkerId>> acquiring;  // acquires sent, not answered: the targets
+  std::size_t moves = 0;                                        // their total
 
   // --- per worker -----------------------------------------------------------
   std::vector<std::uint32_t> nthreads, processing, high, low, steals_out, steals_in;
@@ -244,6 +260,10 @@ struct SchedulerState::Impl {
   std::vector<std::uint64_t> events, rescan_at;  // load changes; when stealing may look again
   std::vector<std::vector<TaskId>> assigned;  // newest last; stale entries are skipped
   std::vector<std::uint8_t> in_line;          // in `accepting`
+  std::vector<std::uint8_t> removed;          // remove_worker: no further instructions
+  std::vector<std::string> removal_reason;
+  std::vector<std::uint8_t> retiring;         // retire_workers: no new tasks, results moved away
+  bool any_removed = false;
   std::deque<WorkerId> accepting;             // got down to `low` roots, first come first served
   WorkerSet idle, overloaded;
   std::uint64_t total_processing = 0;
@@ -256,7 +276,7 @@ struct SchedulerState::Impl {
   std::vector<TaskId> collectives;  // ready collective tasks, by key
   TaskId collective_running = kNoTask;
   std::vector<TaskId> held;         // ready while a collective drains the cluster
-  std::vector<TaskId> coassign_work, release_work, unclaimed;
+  std::vector<TaskId> coassign_work, release_work, unclaimed, rerun_work, waited, recall_work;
   bool balance_needed = false;
   std::vector<Instruction> out;
 
@@ -363,7 +383,7 @@ struct SchedulerState::Impl {
       std::size_t n = slots() + kSlotChunk;
       state.resize(n, S::forgotten);
       flags.resize(n);
-      for (auto* v : {&missing, &unplaced, &holds, &wants, &gen, &worker}) v->resize(n);
+      for (auto* v : {&missing, &unplaced, &holds, &wants, &users, &gen, &worker}) v->resize(n);
       priority.resize(n);
       nbytes.resize(n);
       inputs.resize(n);
@@ -372,7 +392,7 @@ struct SchedulerState::Impl {
     state[t] = S::released;
     flags[t] = 0;
     worker[t] = kNoWorker;
-    missing[t] = unplaced[t] = holds[t] = wants[t] = 0;
+    missing[t] = unplaced[t] = holds[t] = wants[t] = users[t] = 0;
     priority[t] = 0;
     nbytes[t] = 0;
     ++live;
@@ -416,6 +436,7 @@ struct SchedulerState::Impl {
   // and in the sets stealing looks at.
   void load_changed(WorkerId w) {
     ++events[w];
+    if (removed[w] || retiring[w]) return;
     std::uint32_t p = processing[w];
     if (roots_out[w] <= low[w] && !in_line[w]) {
       accepting.push_back(w);
@@ -443,7 +464,7 @@ struct SchedulerState::Impl {
   // The worker owed an answer for t and gave it.
   void answered(TaskId t) {
     bool root = flags[t] & kFromQueue;
-    flags[t] &= static_cast<std::uint8_t>(~(kOwed | kFromQueue));
+    flags[t] &= static_cast<Flags>(~(kOwed | kFromQueue));
     if (t == collective_running) collective_running = kNoTask;
     WorkerId w = worker[t];
     if (w == kAllWorkers) return;
@@ -468,7 +489,7 @@ struct SchedulerState::Impl {
     }
     emit(Instruction::Kind::assign, t, w, S::processing);
     for_each_dependent(t, [this](TaskId e) {
-      if (--unplaced[e] == 0 && missing[e] > 0 && state[e] == S::waiting) coassign_work.push_back(e);
+      if (state[e] == S::waiting && --unplaced[e] == 0 && missing[e] > 0) coassign_work.push_back(e);
     });
   }
   // Keeps the entries of tasks still processing on w, once each.
@@ -481,7 +502,7 @@ struct SchedulerState::Impl {
       list[kept++] = t;
     }
     list.resize(kept);
-    for (TaskId t : list) flags[t] &= static_cast<std::uint8_t>(~kMarked);
+    for (TaskId t : list) flags[t] &= static_cast<Flags>(~kMarked);
   }
   // The worker holding the most bytes of t's inputs; ties: the least busy,
   // then the lowest id.
@@ -547,6 +568,13 @@ struct SchedulerState::Impl {
   // t is waiting with every input in memory.
   void make_ready(TaskId t) {
     if (flags[t] & kCollective) {
+      // A collective needs every worker, and a removed one never joins again.
+      if (any_removed) {
+        LostTask info{true, {}, {}};
+        for (WorkerId w = 0; w < removed.size(); ++w)
+          if (removed[w]) info.workers.push_back(w), info.reason = removal_reason[w];
+        return kill(t, Why::killed, std::move(info));
+      }
       auto pos = std::upper_bound(collectives.begin(), collectives.end(), t,
                                   [this](TaskId a, TaskId b) { return key(a) < key(b); });
       collectives.insert(pos, t);
@@ -554,13 +582,23 @@ struct SchedulerState::Impl {
     }
     bool root = inputs[t].size == 0;
     WorkerId r = restricted_to(t);
+    if (r != kNoWorker && removed[r]) return kill(t, Why::killed, LostTask{true, {r}, removal_reason[r]});
     if (root && r == kNoWorker) return queue_root(t);
     if (draining()) {
       flags[t] |= kHeld;
       held.push_back(t);
       return;
     }
-    assign(t, r != kNoWorker ? r : decide_worker(t), Why::assign);
+    assign(t, r != kNoWorker ? r : usable(decide_worker(t)), Why::assign);
+  }
+  bool can_take_work(WorkerId w) const { return !removed[w] && !retiring[w]; }
+  // w, or the least busy worker that takes work when w is retiring.
+  WorkerId usable(WorkerId w) const {
+    if (can_take_work(w)) return w;
+    WorkerId best = w;
+    for (WorkerId v = 0; v < nthreads.size(); ++v)
+      if (can_take_work(v) && (best == w || processing[v] < processing[best])) best = v;
+    return best;
   }
   // t is waiting and its unfinished inputs are all processing: if they are
   // on one worker, t goes there too and runs when they are done.
@@ -574,11 +612,12 @@ struct SchedulerState::Impl {
       if (worker[x] != w) return;
     }
     WorkerId r = restricted_to(t);
-    if (w == kNoWorker || (r != kNoWorker && r != w)) return;
+    if (w == kNoWorker || (r != kNoWorker && r != w) || retiring[w]) return;
     assign(t, w, Why::co_assign);
   }
   void finished(TaskId t) {
     for_each_dependent(t, [this](TaskId e) {
+      if (state[e] != S::waiting && state[e] != S::processing) return;
       if (--missing[e] == 0) {
         if (state[e] == S::waiting) make_ready(e);
       } else if (missing[e] == 1 && unplaced[e] == 0 && state[e] == S::waiting) {
@@ -590,7 +629,7 @@ struct SchedulerState::Impl {
   // t stops needing its inputs (it finished, was released, or its worker answered).
   void drop_inputs(TaskId t) {
     if (!(flags[t] & kHoldsInputs)) return;
-    flags[t] &= static_cast<std::uint8_t>(~kHoldsInputs);
+    flags[t] &= static_cast<Flags>(~kHoldsInputs);
     for (TaskId x : inputs_of(t))
       if (--holds[x] == 0 && (wants[x] == 0 || state[x] == S::released)) release_work.push_back(x);
   }
@@ -600,7 +639,9 @@ struct SchedulerState::Impl {
     ++holds[cause];
   }
   // Everything that depends on `cause`, transitively, errs with it.
-  void err_dependents(TaskId cause) {
+  // `dropped_on`: the worker that drops the tasks co-assigned behind `cause`
+  // unasked (where it failed); a task released there is answered for now.
+  void err_dependents(TaskId cause, WorkerId dropped_on) {
     order.assign(1, cause);
     while (!order.empty()) {
       TaskId x = order.back();
@@ -608,6 +649,8 @@ struct SchedulerState::Impl {
       for_each_dependent(x, [&](TaskId e) {
         S s = state[e];
         if (s == S::released && (flags[e] & kOwed)) {
+          // Recalled from another worker: it answers, and waits again or goes.
+          if (worker[e] != dropped_on) return;
           // Released, but co-assigned: its worker drops it unasked too.
           answered(e);
           drop_inputs(e);
@@ -634,6 +677,10 @@ struct SchedulerState::Impl {
     if (s == S::waiting && (flags[t] & kCollective)) std::erase(collectives, t);
     transition(t, S::released, why, (s == S::processing || s == S::memory) ? worker[t] : kNoWorker);
     if (s == S::processing || s == S::memory) emit(Instruction::Kind::free, t, worker[t]);
+    if (auto c = copies.find(t); c != copies.end()) {
+      for (WorkerId w : c->second) emit(Instruction::Kind::free, t, w);
+      copies.erase(c);
+    }
     if (s == S::waiting || s == S::queued) drop_inputs(t);
     if (s == S::erred) {
       auto it = blame.find(t);
@@ -647,6 +694,12 @@ struct SchedulerState::Impl {
   void forget(TaskId t) {
     transition(t, S::forgotten, Why::forget);
     emit(Instruction::Kind::forget, t, kNoWorker);
+    for (TaskId x : inputs_of(t))
+      if (--users[x] == 0 && state[x] == S::released) release_work.push_back(x);
+    retries_left.erase(t);
+    suspicious.erase(t);
+    copies.erase(t);
+    lost.erase(t);
     free_list(inputs[t]);
     free_list(dependents[t]);
     if (flags[t] & kRestricted) restriction.erase(t);
@@ -663,11 +716,213 @@ struct SchedulerState::Impl {
       S s = state[t];
       if (s == S::forgotten) continue;
       if (s == S::released) {
-        if (!(flags[t] & (kOwed | kStealPending)) && holds[t] == 0) forget(t);
+        if (!(flags[t] & (kOwed | kStealPending)) && holds[t] == 0 && users[t] == 0 && !acquiring.contains(t))
+          forget(t);
       } else if (wants[t] == 0 && holds[t] == 0) {
         release_task(t, Why::release);
       }
     }
+  }
+
+  // --- resilience -------------------------------------------------------------
+  // t stopped processing: waiting dependents count it as unplaced again.
+  void unplace(TaskId t) {
+    for_each_dependent(t, [this](TaskId e) {
+      if (state[e] == S::waiting) ++unplaced[e];
+    });
+  }
+  // `first` (released) waits again: it holds its inputs and counts them
+  // afresh; released inputs, kept as its recipe, wait again too (one still
+  // owed by a worker comes back through its answer). The tasks are made
+  // ready by ready_waited(), once every count is right.
+  void wait_again(TaskId first, Why why) {
+    rerun_work.assign(1, first);
+    while (!rerun_work.empty()) {
+      TaskId t = rerun_work.back();
+      rerun_work.pop_back();
+      if (state[t] != S::released || (flags[t] & kOwed)) continue;
+      transition(t, S::waiting, why);
+      bool counted = flags[t] & kHoldsInputs;
+      if (inputs[t].size > 0) flags[t] |= kHoldsInputs;
+      missing[t] = unplaced[t] = 0;
+      for (TaskId x : inputs_of(t)) {
+        if (!counted) ++holds[x];
+        S xs = state[x];
+        if (xs != S::memory) ++missing[t];
+        if (xs != S::memory && xs != S::processing) ++unplaced[t];
+        if (xs == S::released) rerun_work.push_back(x);
+      }
+      waited.push_back(t);
+    }
+  }
+  void ready_waited() {
+    for (TaskId t : waited) {
+      if (state[t] != S::waiting) continue;
+      std::span<const TaskId> in = inputs_of(t);
+      auto erred_input = std::find_if(in.begin(), in.end(), [this](TaskId x) { return state[x] == S::erred; });
+      if (erred_input != in.end()) {
+        transition(t, S::erred, Why::input_erred);
+        drop_inputs(t);
+        set_blame(t, cause_of(*erred_input));
+        if (wants[t] > 0) report(t);
+        err_dependents(t, kNoWorker);
+        release_work.push_back(t);
+      } else if (missing[t] == 0)
+        make_ready(t);
+      else if (unplaced[t] == 0)
+        coassign_work.push_back(t);
+    }
+    waited.clear();
+  }
+  // A released task that is wanted or held again: a task released while
+  // processing and then needed as a lost result's recipe, or recalled.
+  bool needed(TaskId t) const { return holds[t] > 0 || wants[t] > 0; }
+  // A task released while processing was answered without a result: it
+  // waits again if needed, else it goes.
+  void released_answered(TaskId t) {
+    if (needed(t)) return wait_again(t, Why::recompute);
+    drop_inputs(t);
+    release_work.push_back(t);
+  }
+  // t errs without an error of its own (see LostTask).
+  void kill(TaskId t, Why why, LostTask info) {
+    if (state[t] == S::waiting && (flags[t] & kCollective)) std::erase(collectives, t);
+    WorkerId dropped_on = state[t] == S::processing || state[t] == S::memory ? worker[t] : kNoWorker;
+    transition(t, S::erred, why, dropped_on);
+    lost[t] = std::move(info);
+    drop_inputs(t);
+    if (wants[t] > 0) report(t);
+    err_dependents(t, dropped_on);
+    release_work.push_back(t);
+  }
+  // t failed on w and will run again: w dropped the tasks co-assigned there
+  // behind it (transitively) without answering for them; they wait again too.
+  void retry_dropped(TaskId t, WorkerId w) {
+    order.assign(1, t);
+    while (!order.empty()) {
+      TaskId x = order.back();
+      order.pop_back();
+      for_each_dependent(x, [&](TaskId e) {
+        if (!(flags[e] & kOwed) || worker[e] != w) return;
+        answered(e);
+        if (state[e] == S::processing) {
+          transition(e, S::released, Why::retry, w);
+          unplace(e);
+          wait_again(e, Why::retry);
+        } else {
+          released_answered(e);
+        }
+        order.push_back(e);
+      });
+    }
+  }
+  // t, processing on a worker that is left, reads a result that was lost
+  // with a removed worker: its worker is told to drop it (with the tasks
+  // co-assigned behind it there), and each waits again when it answers
+  // (released), or keeps its result if it had already run.
+  void recall(TaskId first) {
+    WorkerId w = worker[first];
+    recall_work.assign(1, first);
+    while (!recall_work.empty()) {
+      TaskId t = recall_work.back();
+      recall_work.pop_back();
+      if (state[t] != S::processing || worker[t] != w) continue;
+      transition(t, S::released, Why::recompute, w);
+      emit(Instruction::Kind::free, t, w);
+      unplace(t);
+      for_each_dependent(t, [&](TaskId e) { recall_work.push_back(e); });
+    }
+  }
+  // A pending steal of t (processing on its victim) that will not be answered.
+  void drop_steal(TaskId t) {
+    if (!(flags[t] & kStealPending)) return;
+    flags[t] &= static_cast<Flags>(~kStealPending);
+    --steals_out[worker[t]];
+    auto it = steal_thief.find(t);
+    --steals_in[it->second];
+    steal_thief.erase(it);
+  }
+
+  // Cancels `task` and what depends on it: post-order over dependents, so
+  // each task is released after everything that depends on it, and none is
+  // left waiting for a released input.
+  void cancel_tree(TaskId task) {
+    order.clear();
+    walk.assign(1, {task, 0});
+    flags[task] |= kMarked;
+    while (!walk.empty()) {
+      auto& [t, next] = walk.back();
+      const WordList& l = dependents[t];
+      const std::uint32_t* w = words(l);
+      TaskId child = kNoTask;
+      while (next < l.size && child == kNoTask) {
+        TaskId e = w[next];
+        if (gen[e] == w[next + 1] && !(flags[e] & kMarked) && state[e] != S::released) child = e;
+        next += 2;
+      }
+      if (child == kNoTask) {
+        order.push_back(t);
+        walk.pop_back();
+      } else {
+        flags[child] |= kMarked;
+        walk.emplace_back(child, 0);
+      }
+    }
+    for (TaskId t : order) {
+      flags[t] &= static_cast<Flags>(~kMarked);
+      if (wants[t] > 0) emit(Instruction::Kind::report, t, kNoWorker, S::forgotten);
+      wants[t] = 0;
+      release_task(t, Why::cancel);
+    }
+  }
+  // Holders and moves (replicate, retire_workers).
+  bool holds_copy(TaskId t, WorkerId w) const {
+    if (worker[t] == w) return true;
+    auto c = copies.find(t);
+    return c != copies.end() && std::find(c->second.begin(), c->second.end(), w) != c->second.end();
+  }
+  bool acquiring_to(TaskId t, WorkerId w) const {
+    auto a = acquiring.find(t);
+    return a != acquiring.end() && std::find(a->second.begin(), a->second.end(), w) != a->second.end();
+  }
+  // Managed bytes per worker, copies included.
+  std::vector<std::uint64_t> bytes_held() const {
+    std::vector<std::uint64_t> b(nthreads.size(), 0);
+    for (TaskId t = 0; t < slots(); ++t) {
+      if (state[t] != S::memory) continue;
+      b[worker[t]] += nbytes[t];
+      if (auto c = copies.find(t); c != copies.end())
+        for (WorkerId w : c->second) b[w] += nbytes[t];
+    }
+    return b;
+  }
+  // Sends a copy of t to the worker taking work with the fewest bytes that
+  // neither holds t nor is getting it; false if there is none.
+  bool copy_to_emptiest(TaskId t, std::vector<std::uint64_t>& bytes) {
+    WorkerId target = kNoWorker;
+    for (WorkerId w = 0; w < nthreads.size(); ++w)
+      if (can_take_work(w) && !holds_copy(t, w) && !acquiring_to(t, w) && (target == kNoWorker || bytes[w] < bytes[target]))
+        target = w;
+    if (target == kNoWorker) return false;
+    bytes[target] += nbytes[t];
+    acquiring[t].push_back(target);
+    ++moves;
+    out.push_back(Instruction{Instruction::Kind::acquire, S::released, t, target, kNoTask, worker[t]});
+    return true;
+  }
+  // w no longer holds t (removed): true if another worker still does.
+  bool drop_holder(TaskId t, WorkerId w) {
+    auto c = copies.find(t);
+    if (c == copies.end()) return false;
+    std::vector<WorkerId>& ws = c->second;
+    if (worker[t] == w) {
+      worker[t] = ws.back();
+      ws.pop_back();
+    } else {
+      std::erase(ws, w);
+    }
+    if (ws.empty()) copies.erase(c);
+    return true;
   }
 
   // --- settle: what every event ends with -------------------------------------
@@ -676,6 +931,11 @@ struct SchedulerState::Impl {
     // one add_task at a time: a run of consecutive roots.
     while (roots_queued() && !accepting.empty()) {
       WorkerId w = accepting.front();
+      if (removed[w] || retiring[w]) {
+        accepting.pop_front();
+        in_line[w] = 0;
+        continue;
+      }
       while (roots_out[w] < high[w]) {
         TaskId t = pop_root();
         if (t == kNoTask) return;  // the queue ran dry: w stays first in line
@@ -692,7 +952,7 @@ struct SchedulerState::Impl {
     tasks.swap(held);
     for (TaskId t : tasks) {
       if (!(flags[t] & kHeld)) continue;
-      flags[t] &= static_cast<std::uint8_t>(~kHeld);
+      flags[t] &= static_cast<Flags>(~kHeld);
       if (state[t] == S::waiting && missing[t] == 0) make_ready(t);
     }
   }
@@ -798,6 +1058,9 @@ WorkerId SchedulerState::add_worker(std::uint32_t nthreads) {
   s.steals_in.push_back(0);
   s.assigned.emplace_back();
   s.in_line.push_back(0);
+  s.removed.push_back(0);
+  s.removal_reason.emplace_back();
+  s.retiring.push_back(0);
   s.bytes_on.push_back(0);
   s.idle.resize(w + 1);
   s.overloaded.resize(w + 1);
@@ -820,10 +1083,12 @@ TaskId SchedulerState::add_task(const TaskSpec& spec) {
     s.restriction[t] = spec.restriction;
   }
   if (!spec.inputs.empty()) s.flags[t] |= kHoldsInputs;
+  if (spec.retries > 0) s.retries_left[t] = spec.retries;
   TaskId erred_input = kNoTask;
   for (TaskId x : spec.inputs) {
     s.add_dependent(x, t);
     ++s.holds[x];
+    ++s.users[x];
     S xs = s.state[x];
     if (xs != S::memory) ++s.missing[t];
     if (xs != S::memory && xs != S::processing) ++s.unplaced[t];
@@ -851,7 +1116,11 @@ TaskId SchedulerState::add_task(const TaskSpec& spec) {
 TaskId SchedulerState::add_data(WorkerId worker, std::uint64_t nbytes, bool wanted) {
   Impl& s = *impl_;
   s.check_worker(worker, "add_data");
+  if (s.removed[worker])
+    throw TransitionError("removed-worker", "add_data: " + worker_name(worker) + " was removed (" +
+                                                s.removal_reason[worker] + ")");
   TaskId t = s.new_slot();
+  s.flags[t] |= kScattered;
   s.transition(t, S::memory, Why::add_data, worker);
   s.worker[t] = worker;
   s.nbytes[t] = nbytes;
@@ -875,6 +1144,17 @@ void SchedulerState::task_finished(TaskId task, WorkerId worker, std::uint64_t n
     if (!from_holder)
       s.bad_event(task, "task_finished from " + worker_name(worker) + " for task " + std::to_string(task) +
                             ", which is processing on " + worker_name(s.worker[task]));
+    s.answered(task);
+    s.worker[task] = worker;
+    s.nbytes[task] = nbytes;
+    s.transition(task, S::memory, Why::finished, worker);
+    s.drop_inputs(task);
+    if (s.wants[task] > 0) s.report(task);
+    s.finished(task);
+    s.release_work.push_back(task);
+  } else if (st == S::released && (s.flags[task] & kOwed) && from_holder && s.needed(task)) {
+    // Released while the worker ran it, and needed again since (a lost
+    // result's recipe, or recalled): the result is kept.
     s.answered(task);
     s.worker[task] = worker;
     s.nbytes[task] = nbytes;
@@ -907,15 +1187,25 @@ void SchedulerState::task_erred(TaskId task, WorkerId worker) {
       s.bad_event(task, "task_erred from " + worker_name(worker) + " for task " + std::to_string(task) +
                             ", which is processing on " + worker_name(s.worker[task]));
     s.answered(task);
-    s.transition(task, S::erred, Why::erred, worker);
-    s.drop_inputs(task);
-    if (s.wants[task] > 0) s.report(task);
-    s.err_dependents(task);
-    s.release_work.push_back(task);
+    auto retry = s.retries_left.find(task);
+    if (retry != s.retries_left.end() && retry->second > 0 && !(s.flags[task] & kCollective)) {
+      --retry->second;
+      s.transition(task, S::released, Why::retry, worker);
+      s.unplace(task);
+      s.retry_dropped(task, worker);
+      s.wait_again(task, Why::retry);
+      s.ready_waited();
+    } else {
+      s.transition(task, S::erred, Why::erred, worker);
+      s.drop_inputs(task);
+      if (s.wants[task] > 0) s.report(task);
+      s.err_dependents(task, worker);
+      s.release_work.push_back(task);
+    }
   } else if (st == S::released && (s.flags[task] & kOwed) && from_holder) {
     s.answered(task);
-    s.drop_inputs(task);
-    s.release_work.push_back(task);
+    s.released_answered(task);
+    s.ready_waited();
   } else {
     s.refuse(task, S::erred, Why::erred, worker);
   }
@@ -934,7 +1224,10 @@ void SchedulerState::want(TaskId task) {
 void SchedulerState::release(TaskId task) {
   Impl& s = *impl_;
   s.check_known(task, "release");
-  if (s.state[task] == S::released) return;  // cancelled meanwhile
+  if (s.state[task] == S::released) {  // cancelled meanwhile, or recalled (remove_worker)
+    if (s.wants[task] > 0) --s.wants[task];
+    return;
+  }
   if (s.wants[task] == 0)
     s.bad_event(task, "release: the client holds no reference to task " + std::to_string(task));
   s.begin_event();
@@ -946,35 +1239,15 @@ void SchedulerState::cancel(TaskId task) {
   Impl& s = *impl_;
   s.check_live(task, "cancel");
   s.begin_event();
-  // Post-order over dependents: each task is released after everything that
-  // depends on it, so none is left waiting for a released input.
-  s.order.clear();
-  s.walk.assign(1, {task, 0});
-  s.flags[task] |= kMarked;
-  while (!s.walk.empty()) {
-    auto& [t, next] = s.walk.back();
-    const WordList& l = s.dependents[t];
-    const std::uint32_t* w = s.words(l);
-    TaskId child = kNoTask;
-    while (next < l.size && child == kNoTask) {
-      TaskId e = w[next];
-      if (s.gen[e] == w[next + 1] && !(s.flags[e] & kMarked) && s.state[e] != S::released) child = e;
-      next += 2;
-    }
-    if (child == kNoTask) {
-      s.order.push_back(t);
-      s.walk.pop_back();
-    } else {
-      s.flags[child] |= kMarked;
-      s.walk.emplace_back(child, 0);
-    }
-  }
-  for (TaskId t : s.order) {
-    s.flags[t] &= static_cast<std::uint8_t>(~kMarked);
-    if (s.wants[t] > 0) s.emit(Instruction::Kind::report, t, kNoWorker, S::forgotten);
-    s.wants[t] = 0;
-    s.release_task(t, Why::cancel);
-  }
+  s.cancel_tree(task);
+  s.settle();
+}
+
+void SchedulerState::restart() {
+  Impl& s = *impl_;
+  s.begin_event();
+  for (TaskId t = 0; t < s.slots(); ++t)
+    if (s.known(t) && s.state[t] != S::released) s.cancel_tree(t);
   s.settle();
 }
 
@@ -989,7 +1262,7 @@ void SchedulerState::steal_response(TaskId task, WorkerId victim, bool given_up)
     s.bad_event(task, "steal_response: " + worker_name(victim) + " gave up task " + std::to_string(task) +
                           ", which it had already answered for");
   s.begin_event();
-  s.flags[task] &= static_cast<std::uint8_t>(~kStealPending);
+  s.flags[task] &= static_cast<Flags>(~kStealPending);
   --s.steals_out[victim];
   auto it = s.steal_thief.find(task);
   WorkerId thief = it->second;
@@ -1000,16 +1273,18 @@ void SchedulerState::steal_response(TaskId task, WorkerId victim, bool given_up)
     s.answered(task);
     if (st == S::processing) {
       s.transition(task, S::waiting, Why::stolen, victim);
-      s.for_each_dependent(task, [&s](TaskId e) { ++s.unplaced[e]; });
+      s.unplace(task);
       if (s.draining()) {
         s.flags[task] |= kHeld;
         s.held.push_back(task);
+      } else if (s.removed[thief]) {
+        s.make_ready(task);
       } else {
         s.assign(task, thief, Why::steal);
       }
     } else {  // released while the steal was on its way
-      s.drop_inputs(task);
-      s.release_work.push_back(task);
+      s.released_answered(task);
+      s.ready_waited();
     }
   } else if (st == S::processing) {
     // It stays: dependents that skipped it while the steal was pending may follow it now.
@@ -1031,8 +1306,159 @@ void SchedulerState::worker_released(TaskId task, WorkerId worker) {
                           ", which was not freed while assigned to it");
   s.begin_event();
   s.answered(task);
-  s.drop_inputs(task);
-  s.release_work.push_back(task);
+  s.released_answered(task);
+  s.ready_waited();
+  s.settle();
+}
+
+void SchedulerState::remove_worker(WorkerId worker, std::string reason) {
+  Impl& s = *impl_;
+  s.check_worker(worker, "remove_worker");
+  if (s.removed[worker]) return;
+  s.begin_event();
+  s.removed[worker] = 1;
+  s.any_removed = true;
+  s.removal_reason[worker] = std::move(reason);
+  if (s.idle.contains(worker)) s.idle.erase(worker);
+  if (s.overloaded.contains(worker)) s.overloaded.erase(worker);
+  // Copies it held, or was getting, are gone; results it held that others
+  // hold too stay in memory there.
+  for (auto it = s.copies.begin(); it != s.copies.end();) {
+    std::erase(it->second, worker);
+    it = it->second.empty() ? s.copies.erase(it) : std::next(it);
+  }
+  for (auto& [t, targets] : s.acquiring) {
+    s.moves -= static_cast<std::size_t>(std::erase(targets, worker));
+    if (targets.empty()) s.release_work.push_back(t);
+  }
+  std::erase_if(s.acquiring, [](const auto& a) { return a.second.empty(); });
+  std::vector<TaskId> owed, held_there;
+  for (TaskId t = 0; t < s.slots(); ++t) {
+    if (s.worker[t] != worker || s.state[t] == S::forgotten) continue;
+    if (s.flags[t] & kOwed)
+      owed.push_back(t);
+    else if (s.state[t] == S::memory)
+      held_there.push_back(t);
+  }
+  // Its tasks first: each waits again, or errs as killed with what depends on it.
+  for (TaskId t : owed) {
+    if (!(s.flags[t] & kOwed) || s.worker[t] != worker) continue;  // erred with an input meanwhile
+    s.drop_steal(t);
+    s.answered(t);
+    if (s.state[t] == S::released) {
+      s.released_answered(t);
+      continue;
+    }
+    std::vector<WorkerId>& on = s.suspicious[t];
+    if (!s.retiring[worker]) on.push_back(worker);  // a retirement is no failure of the task
+    if (on.size() > s.opt.allowed_failures || s.restricted_to(t) == worker) {
+      s.kill(t, Why::killed, LostTask{true, on, s.removal_reason[worker]});
+    } else {
+      s.transition(t, S::released, Why::worker_removed, worker);
+      s.unplace(t);
+      s.wait_again(t, Why::recompute);
+    }
+  }
+  // Then its results: computed again where still needed; scattered data is lost.
+  for (TaskId t : held_there) {
+    if (s.state[t] != S::memory || s.drop_holder(t, worker)) continue;
+    if (s.flags[t] & kScattered) {
+      s.for_each_dependent(t, [&s](TaskId e) {
+        if (s.state[e] == S::processing) s.recall(e);
+      });
+      s.kill(t, Why::lost, LostTask{false, {worker}, s.removal_reason[worker]});
+      continue;
+    }
+    s.transition(t, S::released, Why::worker_removed, worker);
+    if (!s.needed(t)) {  // its last users just erred
+      s.release_work.push_back(t);
+      continue;
+    }
+    if (s.wants[t] > 0) s.emit(Instruction::Kind::report, t, kNoWorker, S::waiting);
+    s.for_each_dependent(t, [&s](TaskId e) {
+      if (s.state[e] == S::processing) {
+        s.recall(e);
+      } else if (s.state[e] == S::waiting) {
+        ++s.missing[e];
+        ++s.unplaced[e];
+      }
+    });
+    s.wait_again(t, Why::recompute);
+  }
+  if (s.collective_running != kNoTask) {  // it waits for the removed worker forever
+    TaskId c = s.collective_running;
+    s.answered(c);
+    s.kill(c, Why::killed, LostTask{true, {worker}, s.removal_reason[worker]});
+  }
+  s.ready_waited();
+  s.settle();
+}
+
+void SchedulerState::replicate(TaskId task, std::uint32_t n) {
+  Impl& s = *impl_;
+  s.check_known(task, "replicate");
+  if (s.state[task] != S::memory)
+    s.bad_event(task, "replicate: task " + std::to_string(task) + " is " + to_string(s.state[task]) + ", not in memory");
+  s.begin_event();
+  n = std::max<std::uint32_t>(n, 1);
+  auto c = s.copies.find(task);
+  std::size_t have = 1 + (c == s.copies.end() ? 0 : c->second.size());
+  auto a = s.acquiring.find(task);
+  std::size_t coming = a == s.acquiring.end() ? 0 : a->second.size();
+  if (have + coming < n) {
+    std::vector<std::uint64_t> bytes = s.bytes_held();
+    for (std::size_t k = have + coming; k < n; ++k)
+      if (!s.copy_to_emptiest(task, bytes)) break;  // fewer workers than copies asked for
+  }
+  // Extra copies go (copies still coming are counted as kept).
+  while (c != s.copies.end() && have > n && !c->second.empty()) {
+    s.emit(Instruction::Kind::free, task, c->second.back());
+    c->second.pop_back();
+    --have;
+  }
+  if (c != s.copies.end() && c->second.empty()) s.copies.erase(c);
+  s.settle();
+}
+
+void SchedulerState::retire_workers(std::span<const WorkerId> workers) {
+  Impl& s = *impl_;
+  for (WorkerId w : workers) s.check_worker(w, "retire_workers");
+  s.begin_event();
+  for (WorkerId w : workers) {
+    if (s.removed[w]) continue;
+    s.retiring[w] = 1;
+    if (s.idle.contains(w)) s.idle.erase(w);
+    if (s.overloaded.contains(w)) s.overloaded.erase(w);
+  }
+  std::vector<std::uint64_t> bytes = s.bytes_held();
+  for (TaskId t = 0; t < s.slots(); ++t) {
+    if (s.state[t] != S::memory || s.can_take_work(s.worker[t])) continue;
+    auto c = s.copies.find(t);
+    bool kept = c != s.copies.end() &&
+                std::any_of(c->second.begin(), c->second.end(), [&s](WorkerId w) { return s.can_take_work(w); });
+    auto a = s.acquiring.find(t);
+    kept = kept || (a != s.acquiring.end() && !a->second.empty());
+    if (!kept) s.copy_to_emptiest(t, bytes);
+  }
+  s.settle();
+}
+
+void SchedulerState::task_acquired(TaskId task, WorkerId worker, bool ok) {
+  Impl& s = *impl_;
+  s.check_worker(worker, "task_acquired");
+  auto a = s.acquiring.find(task);
+  if (a == s.acquiring.end() || std::find(a->second.begin(), a->second.end(), worker) == a->second.end())
+    s.bad_event(task, "task_acquired from " + worker_name(worker) + " for task " + std::to_string(task) +
+                          ", which it was not asked to acquire");
+  s.begin_event();
+  std::erase(a->second, worker);
+  if (a->second.empty()) s.acquiring.erase(a);
+  --s.moves;
+  if (ok && s.state[task] == S::memory && !s.holds_copy(task, worker))
+    s.copies[task].push_back(worker);
+  else if (ok && !s.holds_copy(task, worker))
+    s.emit(Instruction::Kind::free, task, worker);  // released meanwhile
+  if (s.state[task] == S::released) s.release_work.push_back(task);
   s.settle();
 }
 
@@ -1067,6 +1493,17 @@ std::uint64_t SchedulerState::nbytes(TaskId task) const {
 
 std::size_t SchedulerState::num_workers() const noexcept { return impl_->nthreads.size(); }
 
+bool SchedulerState::removed(WorkerId worker) const {
+  impl_->check_worker(worker, "removed");
+  return impl_->removed[worker] != 0;
+}
+
+const LostTask* SchedulerState::lost(TaskId task) const {
+  if (!impl_->known(task) || impl_->state[task] != S::erred) return nullptr;
+  auto it = impl_->lost.find(task);
+  return it == impl_->lost.end() ? nullptr : &it->second;
+}
+
 std::uint32_t SchedulerState::processing_on(WorkerId worker) const {
   impl_->check_worker(worker, "processing_on");
   return impl_->processing[worker];
@@ -1077,22 +1514,39 @@ std::vector<TaskId> SchedulerState::held_by(WorkerId worker) const {
   s.check_worker(worker, "held_by");
   std::vector<TaskId> tasks;
   for (TaskId t = 0; t < s.slots(); ++t)
-    if (s.state[t] == S::memory && s.worker[t] == worker) tasks.push_back(t);
+    if (s.state[t] == S::memory && s.holds_copy(t, worker)) tasks.push_back(t);
   return tasks;
+}
+
+std::vector<WorkerId> SchedulerState::holders(TaskId task) const {
+  const Impl& s = *impl_;
+  std::vector<WorkerId> out;
+  if (!s.known(task) || s.state[task] != S::memory) return out;
+  out.push_back(s.worker[task]);
+  if (auto c = s.copies.find(task); c != s.copies.end()) out.insert(out.end(), c->second.begin(), c->second.end());
+  return out;
+}
+
+std::size_t SchedulerState::moves_pending() const noexcept { return impl_->moves; }
+
+bool SchedulerState::retiring(WorkerId worker) const {
+  impl_->check_worker(worker, "retiring");
+  return impl_->retiring[worker] != 0;
 }
 
 std::size_t SchedulerState::memory_bytes() const noexcept {
   const Impl& s = *impl_;
   auto bytes = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
   std::size_t n = bytes(s.state) + bytes(s.flags) + bytes(s.worker) + bytes(s.missing) + bytes(s.unplaced) +
-                  bytes(s.holds) + bytes(s.wants) + bytes(s.priority) + bytes(s.nbytes) + bytes(s.gen) +
+                  bytes(s.holds) + bytes(s.wants) + bytes(s.users) + bytes(s.priority) + bytes(s.nbytes) + bytes(s.gen) +
                   bytes(s.inputs) + bytes(s.dependents) + s.pool.bytes() + s.ids.bytes() + bytes(s.run) +
                   bytes(s.heap) + bytes(s.held) + bytes(s.collectives) + bytes(s.out) + bytes(s.release_work) +
                   bytes(s.coassign_work) + bytes(s.unclaimed);
   for (const auto& list : s.assigned) n += bytes(list);
   // Hash maps: a node (key, value, next pointer) per entry plus the buckets.
   auto map_bytes = [](const auto& m) { return m.size() * 24 + m.bucket_count() * sizeof(void*); };
-  return n + map_bytes(s.restriction) + map_bytes(s.blame) + map_bytes(s.steal_thief);
+  return n + map_bytes(s.restriction) + map_bytes(s.blame) + map_bytes(s.steal_thief) + map_bytes(s.retries_left) +
+         map_bytes(s.suspicious) + map_bytes(s.lost) + map_bytes(s.copies) + map_bytes(s.acquiring);
 }
 
 std::size_t SchedulerState::live_tasks() const noexcept { return impl_->live; }

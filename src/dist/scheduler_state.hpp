@@ -25,6 +25,10 @@
 // - free of a result: drop it; no answer.
 // A task released while its worker owes an answer keeps its id until that
 // answer comes, so no late message ever names a reused id.
+//
+// A released task stays known (not forgotten) while a task that lists it as
+// an input does: the recipe of a result that is lost with its worker
+// (remove_worker), as Dask keeps released tasks that have dependents.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +65,9 @@ struct SchedulerOptions {
   std::uint32_t worker_saturation = 64;
   bool co_assign = true;  ///< see "Co-assignment" in docs/architecture.md
   bool stealing = true;
+  /// Removed workers a task may be running on before it errs as killed
+  /// (distributed.scheduler.allowed-failures: Dask's KilledWorker).
+  std::uint32_t allowed_failures = 3;
 };
 
 /// What a task needs from the scheduler; its contents stay with the caller.
@@ -70,6 +77,17 @@ struct TaskSpec {
   WorkerId restriction = kNoWorker; ///< run only on this worker (kNoWorker: anywhere)
   bool collective = false;          ///< needs every worker at once
   bool wanted = false;              ///< the client holds a reference from the start (as want())
+  std::uint32_t retries = 0;        ///< errors that send it back to waiting instead (Dask's retries=)
+};
+
+/// Why a task erred without an error of its own (SchedulerState::lost).
+struct LostTask {
+  /// true: it was running on removed workers more often than allowed_failures
+  /// allows, or could run only on a removed worker (Dask's KilledWorker);
+  /// false: its result, scattered data with no recipe, was only on a removed worker.
+  bool killed = false;
+  std::vector<WorkerId> workers;  ///< the removed workers it was on, in order
+  std::string reason;             ///< why the last of them was removed
 };
 
 struct Instruction {
@@ -80,8 +98,11 @@ struct Instruction {
              ///< started (the worker then answers with worker_released)
     steal,   ///< ask `worker` to give `task` back if it has not started it
     report,  ///< tell the client: `task` reached `state` (memory: `worker` holds it; erred;
-             ///< forgotten = cancelled). Only for tasks the client wants.
+             ///< forgotten = cancelled; waiting: its result was lost and is being
+             ///< computed again). Only for tasks the client wants.
     forget,  ///< `task`'s id may be reused; the caller drops what it kept for it
+    acquire, ///< `worker` fetches `task`'s result from `source` and keeps it (a copy: replicate,
+             ///< retire_workers); it answers with task_acquired
   };
   // Fields a kind does not use hold fixed values (state: processing for
   // assign, else released; worker kNoWorker; cause kNoTask), so == compares.
@@ -90,6 +111,7 @@ struct Instruction {
   TaskId task;
   WorkerId worker;   ///< assign, free, steal; report of memory: the holder
   TaskId cause;      ///< report of erred: the task whose error this is (may be `task`)
+  WorkerId source = kNoWorker;  ///< acquire: the holder to fetch from
   friend bool operator==(const Instruction&, const Instruction&) = default;
 };
 
@@ -112,8 +134,19 @@ class SchedulerState {
   TaskId add_task(const TaskSpec& spec);
   /// `worker` finished `task`; its result is `nbytes` bytes and stays there.
   void task_finished(TaskId task, WorkerId worker, std::uint64_t nbytes);
-  /// `task` threw on `worker`: it and everything depending on it is erred.
+  /// `task` threw on `worker`: with retries left it waits to run again (the
+  /// tasks co-assigned behind it on `worker`, which dropped them, wait again
+  /// too); otherwise it and everything depending on it is erred.
   void task_erred(TaskId task, WorkerId worker);
+  /// `worker` is gone or hung (`reason` says which, for messages): it gets no
+  /// further instruction and its answers must not be passed on. Its tasks
+  /// wait again (each one's suspicious count +1: past allowed_failures it errs
+  /// as killed, see lost()); results only it held are computed again from
+  /// their recipes, and their unfinished dependents wait for them; scattered
+  /// data it held errs as lost, with its dependents. Tasks assigned to other
+  /// workers that read such a result still fetch it from `worker` (a hung
+  /// worker's comm thread still serves fetches).
+  void remove_worker(WorkerId worker, std::string reason);
   /// The client takes / drops a reference (a Future); references are counted.
   /// A task nobody wants and no unfinished task needs is released and its
   /// result freed; a task released before it ran is not run at all. Releasing
@@ -133,6 +166,20 @@ class SchedulerState {
   void worker_released(TaskId task, WorkerId worker);
   /// Results already on a worker (Client::scatter): a task in memory with no inputs.
   TaskId add_data(WorkerId worker, std::uint64_t nbytes, bool wanted = true);
+  /// Client::restart: every task is cancelled (wanted ones reported forgotten,
+  /// results freed, running ones freed as their workers answer); workers stay.
+  void restart();
+  /// Client::replicate: `task` (in memory) is held by `n` workers (at least
+  /// one): copies go to the workers holding the fewest bytes, extra copies are freed.
+  void replicate(TaskId task, std::uint32_t n);
+  /// Client::retire_workers: `workers` get no new tasks, and each result only
+  /// they hold is copied to another worker. Once moves_pending() is 0 the
+  /// caller removes them (remove_worker; their running tasks wait again, not
+  /// counted as suspicious).
+  void retire_workers(std::span<const WorkerId> workers);
+  /// The answer to an acquire: `worker` now holds `task` (ok), or its holder
+  /// no longer had it (!ok).
+  void task_acquired(TaskId task, WorkerId worker, bool ok);
 
   // --- decisions --------------------------------------------------------------
   /// Appends the instructions since the last call to `out` (in order) and clears the queue.
@@ -142,16 +189,24 @@ class SchedulerState {
   TaskState state(TaskId task) const;
   /// The worker processing `task` or holding its result (kNoWorker otherwise).
   WorkerId worker_of(TaskId task) const;
-  /// `task`'s inputs as given; valid until the next add_task. Once the task
-  /// finished, inputs it no longer needs may be forgotten (and their ids reused).
+  /// `task`'s inputs as given (they stay known while `task` is); valid until the next add_task.
   std::span<const TaskId> inputs_of(TaskId task) const;
   std::uint64_t nbytes(TaskId task) const;
   std::size_t num_workers() const noexcept;
+  bool removed(WorkerId worker) const;
+  /// Why `task` erred when no worker reported an error for it; nullptr when
+  /// it erred by its own error or is not erred. Valid while the task is.
+  const LostTask* lost(TaskId task) const;
   /// Tasks assigned to `worker` that it has not answered for yet (those
   /// released meanwhile included: the worker may be running them).
   std::uint32_t processing_on(WorkerId worker) const;
-  /// Tasks in memory on `worker` (Client::has_what).
+  /// Tasks in memory on `worker` (Client::has_what), copies included.
   std::vector<TaskId> held_by(WorkerId worker) const;
+  /// Every worker holding `task`'s result, worker_of(task) first (Client::who_has).
+  std::vector<WorkerId> holders(TaskId task) const;
+  /// Acquires sent and not answered yet.
+  std::size_t moves_pending() const noexcept;
+  bool retiring(WorkerId worker) const;
   /// Bytes the scheduler's tables take (allocated capacity: per-task arrays,
   /// lists, queues), for the scale benchmark.
   std::size_t memory_bytes() const noexcept;

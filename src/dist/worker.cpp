@@ -2,16 +2,20 @@
 #include "worker.hpp"
 
 #include <cblas.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <optional>
 #include <typeinfo>
 
+#include "coordinate.hpp"
 #include "weft/collective.hpp"
 #include "weft/detail/demangle.hpp"
+#include "weft/config.hpp"
 #include "weft/error.hpp"
 
 namespace weft {
@@ -35,37 +39,24 @@ std::string broadcast_text(std::string text, int root, MPI_Comm comm) {
   return text;
 }
 
-// A Value as one byte string: [u64 header size][header][u64 nbuffers]{[u64 size][bytes]}*.
-std::vector<std::byte> flatten(const Value& v) {
-  Encoded e = encode(v);
-  std::vector<std::byte> out;
-  auto put = [&](std::uint64_t n) { detail::append_bytes(out, &n, sizeof n); };
-  put(e.header.size());
-  out.insert(out.end(), e.header.begin(), e.header.end());
-  put(e.buffers.size());
-  for (std::span<const std::byte> b : e.buffers) {
-    put(b.size());
-    out.insert(out.end(), b.begin(), b.end());
-  }
-  return out;
+std::string processor_name() {
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(host, &length);
+  return std::string(host, static_cast<std::size_t>(length));
 }
 
-Value unflatten(std::span<const std::byte> in) {
-  auto take = [&](std::size_t n) {
-    if (n > in.size()) throw RuntimeError("bad-message", "a collective step's part is cut short");
-    std::span<const std::byte> out = in.first(n);
-    in = in.subspan(n);
-    return out;
-  };
-  auto u64 = [&] {
-    std::uint64_t n;
-    std::memcpy(&n, take(sizeof n).data(), sizeof n);
-    return n;
-  };
-  std::span<const std::byte> header = take(u64());
-  std::vector<std::span<const std::byte>> buffers(u64());
-  for (auto& b : buffers) b = take(u64());
-  return decode(header, buffers);
+// Spill files go to <local-directory>/weft-worker-<rank>-<pid>/, from the
+// target fraction of the memory limit on.
+DataStore::Options store_options(const WorkerOptions& options, int rank, const std::string& host) {
+  DataStore::Options o;
+  o.directory = std::filesystem::path(options.local_directory) /
+                ("weft-worker-" + std::to_string(rank) + "-" + std::to_string(getpid()));
+  const double target = config::get<double>("distributed.worker.memory.target");
+  if (options.memory_limit != 0 && target > 0)
+    o.target_bytes = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(target * static_cast<double>(options.memory_limit)));
+  o.owner = "worker rank " + std::to_string(rank) + " (" + host + ")";
+  return o;
 }
 
 // The demangled type and message of a failed task's original exception.
@@ -95,13 +86,10 @@ Worker::Failure Worker::current_failure(const UnitProgram& program) {
 }
 
 void Worker::report_done(TaskId task, Value result) {
-  Stored s;
-  s.nbytes = result.nbytes();
-  s.value = std::make_shared<const Value>(std::move(result));
+  const std::uint64_t nbytes = store_.put(task, std::move(result));
   to_scheduler_.op(Op::done);
   to_scheduler_.put(task);
-  to_scheduler_.put(s.nbytes);
-  store_.insert_or_assign(task, std::move(s));
+  to_scheduler_.put(nbytes);
   satisfy(task);
 }
 
@@ -114,21 +102,32 @@ void Worker::report_failure(TaskId task, const Failure& failure) {
   drop_waiters(task);
 }
 
-Worker::Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::map<std::string, double> resources)
+Worker::Worker(Transport& transport, MPI_Comm workers, const WorkerOptions& options)
     : transport_(transport),
       self_(static_cast<WorkerId>(transport.rank() - 1)),
       workers_(workers),
-      resources_(resources),
-      available_(std::move(resources)) {
+      host_(processor_name()),
+      store_(store_options(options, static_cast<int>(self_) + 1, host_)),
+      resources_(options.resources),
+      available_(options.resources) {
+  if (auto shared = shared_file_system(options.local_directory))
+    std::fprintf(stderr,
+                 "weft: warning: worker rank %d (%s): the local directory %s is on a shared file system (%s); "
+                 "spilled results will load the file server: give --local-directory a node-local folder\n",
+                 static_cast<int>(self_) + 1, host_.c_str(), options.local_directory.c_str(), shared->c_str());
   // The rank's compute threads (and the other ranks on the node) already
   // use its cores: a block's BLAS call runs on its own thread, or OpenBLAS's
   // threads would oversubscribe them (and spin).
   openblas_set_num_threads(1);
-  threads_.reserve(nthreads);
-  for (unsigned i = 0; i < std::max(1u, nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
+  threads_.reserve(options.nthreads);
+  for (unsigned i = 0; i < std::max(1u, options.nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
+  nanny_.emplace(static_cast<NannyHost&>(*this), NannyOptions::from_config(options.memory_limit));
+  set_serving_worker(this);
 }
 
 Worker::~Worker() {
+  set_serving_worker(nullptr);
+  nanny_.reset();
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -154,13 +153,24 @@ int Worker::serve() {
     busy |= flush_outgoing();
     transport_.idle(busy);
   }
+  nanny_.reset();
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     stopping_ = true;
+    work_ready_.notify_all();
+    coord_answered_.notify_all();  // tasks waiting for rank 0 give up
+    // A task that never returns (hung) must not keep the job from ending.
+    const auto grace = std::chrono::duration<double>(config::get_seconds("distributed.worker.stop-grace"));
+    abandoned_ = !work_ready_.wait_for(lock, grace, [this] { return executing_ == 0; });
   }
-  work_ready_.notify_all();
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
+  if (abandoned_) {
+    std::fprintf(stderr, "weft: worker rank %d (%s): %u tasks still running after distributed.worker.stop-grace; "
+                 "exiting without them\n", static_cast<int>(self_) + 1, host_.c_str(), executing_);
+    store_.remove_files();  // the process leaves without destroying this worker
+  } else {
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
   flush_outgoing();
   transport_.flush(on_message);
   return status_;
@@ -187,7 +197,13 @@ void Worker::handle(InMessage& m) {
         break;
       }
       case Op::missing: on_missing(in.get<TaskId>(), m.source); break;
+      case Op::acquire: {
+        auto task = in.get<TaskId>();
+        on_acquire(task, in.get<WorkerId>());
+        break;
+      }
       case Op::run: on_run(in); break;
+      case Op::coord_reply: on_coord_reply(read_coord_reply(in)); break;
       case Op::stop:
         status_ = in.get<std::int32_t>();
         stop_received_ = true;
@@ -215,9 +231,25 @@ void Worker::on_compute(BatchReader& in, bool collective) {
     holders[i].second = in.get<WorkerId>();
   }
   std::span<const std::byte> wire = in.bytes();
+  // The values of the unit's constant tasks. One this rank cannot rebuild
+  // fails the unit below; a malformed message (RuntimeError) ends the batch.
+  auto nattached = in.get<std::uint32_t>();
+  std::vector<Value> attached;
+  std::exception_ptr undecodable;
+  for (std::uint32_t i = 0; i < nattached; ++i) {
+    try {
+      attached.push_back(in.value());
+    } catch (const RuntimeError&) {
+      throw;
+    } catch (const Error&) {
+      if (!undecodable) undecodable = std::current_exception();
+      attached.emplace_back();
+    }
+  }
   std::lock_guard lock(mutex_);
   try {
-    a.program = std::make_shared<const UnitProgram>(wire);
+    if (undecodable) std::rethrow_exception(undecodable);
+    a.program = std::make_shared<const UnitProgram>(wire, attached);
   } catch (const std::exception& e) {
     // A unit this rank cannot rebuild (a type another binary has, bad bytes):
     // the task fails with the reason, the worker carries on.
@@ -230,9 +262,8 @@ void Worker::on_compute(BatchReader& in, bool collective) {
   for (auto [input, holder] : holders)
     if (holder == self_ && !store_.contains(input) && !assigned_.contains(input)) return;
   for (auto [input, holder] : holders) {
-    auto it = store_.find(input);
-    if (it != store_.end()) {
-      if (it->second.replica) ++it->second.users;
+    if (store_.contains(input)) {
+      if (auto r = replica_users_.find(input); r != replica_users_.end()) ++r->second;
       continue;
     }
     ++a.missing;
@@ -259,7 +290,7 @@ void Worker::make_ready(TaskId task, Assigned& a) {
 
 void Worker::on_free(TaskId task) {
   std::lock_guard lock(mutex_);
-  if (store_.erase(task) != 0) return;
+  if (store_.erase(task)) return;
   auto it = assigned_.find(task);
   if (it == assigned_.end() || it->second.running) return;  // running: its done comes, then a free
   release_replicas(it->second.inputs);
@@ -283,10 +314,10 @@ void Worker::on_steal(TaskId task) {
 
 void Worker::send_value(int dest, TaskId task) {
   std::shared_ptr<const Value> value;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = store_.find(task);
-    if (it != store_.end()) value = it->second.value;
+  try {
+    value = store_.get(task);  // reads a spilled value back
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft: worker rank %d (%s): %s\n", static_cast<int>(self_) + 1, host_.c_str(), e.what());
   }
   BatchWriter& w = to_rank_[dest];
   if (!value) {
@@ -300,31 +331,49 @@ void Worker::send_value(int dest, TaskId task) {
 }
 
 void Worker::on_data(TaskId task, Value value) {
-  fetching_.erase(task);
   std::lock_guard lock(mutex_);
-  Stored s;
-  s.nbytes = value.nbytes();
-  s.value = std::make_shared<const Value>(std::move(value));
-  s.replica = true;
+  fetching_.erase(task);
+  const bool keep = acquiring_.erase(task) > 0;
   auto w = waiting_for_.find(task);
-  s.users = w == waiting_for_.end() ? 0 : static_cast<std::uint32_t>(w->second.size());
-  if (s.users == 0) return;  // its tasks were freed or stolen meanwhile
-  store_.insert_or_assign(task, std::move(s));
-  satisfy(task);
+  const bool waited = w != waiting_for_.end() && !w->second.empty();
+  if (!keep && !waited) return;  // its tasks were freed or stolen meanwhile
+  if (!keep) replica_users_[task] = static_cast<std::uint32_t>(w->second.size());
+  store_.put(task, std::move(value));
+  if (keep) report_acquired(task, true);
+  if (waited) satisfy(task);
+}
+
+void Worker::on_acquire(TaskId task, WorkerId holder) {
+  std::lock_guard lock(mutex_);
+  if (store_.contains(task)) {  // fetched as an input already: kept from now on
+    replica_users_.erase(task);
+    report_acquired(task, true);
+    return;
+  }
+  acquiring_.insert(task);
+  if (fetching_.insert(task).second) {
+    BatchWriter& w = to_rank_[static_cast<int>(holder) + 1];
+    w.op(Op::fetch);
+    w.put(task);
+  }
+}
+
+void Worker::report_acquired(TaskId task, bool ok) {
+  to_scheduler_.op(Op::acquired);
+  to_scheduler_.put(task);
+  to_scheduler_.put<std::uint8_t>(ok ? 1 : 0);
 }
 
 void Worker::on_store(TaskId task, Value value) {
   std::lock_guard lock(mutex_);
-  Stored s;
-  s.nbytes = value.nbytes();
-  s.value = std::make_shared<const Value>(std::move(value));
-  store_.insert_or_assign(task, std::move(s));
+  store_.put(task, std::move(value));
   satisfy(task);
 }
 
 void Worker::on_missing(TaskId task, int holder) {
-  fetching_.erase(task);
   std::lock_guard lock(mutex_);
+  fetching_.erase(task);
+  if (acquiring_.erase(task) > 0) report_acquired(task, false);
   auto w = waiting_for_.find(task);
   if (w == waiting_for_.end()) return;
   std::vector<TaskId> waiters = std::move(w->second);
@@ -376,15 +425,14 @@ void Worker::run_collective(TaskId task) {
   MPI_Comm_rank(workers_, &rank);
   MPI_Comm_size(workers_, &size);
   std::shared_ptr<const UnitProgram> program;
-  std::vector<std::shared_ptr<const Value>> held;
+  std::vector<TaskId> inputs;
   {
     std::lock_guard lock(mutex_);
     Assigned& a = assigned_.at(task);
     program = a.program;
-    for (TaskId input : a.inputs) held.push_back(store_.at(input).value);
+    inputs = a.inputs;
   }
-  std::vector<const Value*> args;
-  for (const auto& v : held) args.push_back(v.get());
+  std::vector<std::shared_ptr<const Value>> held;
 
   // Run this rank's part, and encode it while failures can still be agreed on.
   std::vector<std::byte> part;
@@ -392,7 +440,7 @@ void Worker::run_collective(TaskId task) {
   CollectiveContext ctx{workers_, rank, size};
   detail::current_collective = &ctx;
   try {
-    part = flatten(program->run(args));
+    part = flatten(program->run(read_inputs(inputs, held)));
   } catch (...) {
     failure = current_failure(*program);
   }
@@ -425,7 +473,7 @@ void Worker::run_collective(TaskId task) {
         std::vector<Value> parts;
         for (int r = 0; r < size; ++r)
           parts.push_back(unflatten(std::span(all).subspan(static_cast<std::size_t>(offsets[r]),
-                                                           static_cast<std::size_t>(counts[r]))));
+                                                           static_cast<std::size_t>(counts[r])), "a collective step's part"));
         result = program->combine(std::move(parts));
       } catch (...) {
         failure = current_failure(*program);
@@ -491,9 +539,25 @@ void Worker::drop_waiters(TaskId task) {
 
 void Worker::release_replicas(const std::vector<TaskId>& inputs) {
   for (TaskId input : inputs) {
-    auto it = store_.find(input);
-    if (it != store_.end() && it->second.replica && --it->second.users == 0) store_.erase(it);
+    auto it = replica_users_.find(input);
+    if (it == replica_users_.end() || --it->second != 0) continue;
+    replica_users_.erase(it);
+    store_.erase(input);
   }
+}
+
+std::vector<const Value*> Worker::read_inputs(const std::vector<TaskId>& inputs,
+                                              std::vector<std::shared_ptr<const Value>>& held) {
+  held.clear();
+  for (TaskId input : inputs) {
+    held.push_back(store_.get(input));  // a spilled input is read back
+    if (!held.back())
+      throw RuntimeError("lost", "input " + std::to_string(input) + " is not in the store of worker rank " +
+                                     std::to_string(static_cast<int>(self_) + 1));
+  }
+  std::vector<const Value*> args(held.size());
+  std::transform(held.begin(), held.end(), args.begin(), [](const auto& v) { return v.get(); });
+  return args;
 }
 
 bool Worker::flush_outgoing() {
@@ -520,9 +584,9 @@ bool Worker::flush_outgoing() {
 void Worker::compute_loop() {
   std::unique_lock lock(mutex_);
   std::vector<std::shared_ptr<const Value>> held;
-  std::vector<const Value*> args;
+  std::vector<TaskId> inputs;
   while (true) {
-    work_ready_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+    work_ready_.wait(lock, [this] { return stopping_ || (!paused_ && !ready_.empty()); });
     if (stopping_) return;
     TaskId task = ready_.top().task;
     ready_.pop();
@@ -537,23 +601,23 @@ void Worker::compute_loop() {
     }
     for (const auto& [name, amount] : a.needs) available_[name] -= amount;
     a.running = true;
-    held.clear();
-    for (TaskId input : a.inputs) held.push_back(store_.at(input).value);
+    if (executing_++ == 0) last_progress_ = std::chrono::steady_clock::now();
+    inputs = a.inputs;
     std::shared_ptr<const UnitProgram> program = a.program;
     lock.unlock();
 
-    args.assign(held.size(), nullptr);
-    std::transform(held.begin(), held.end(), args.begin(), [](const auto& v) { return v.get(); });
     Value result;
     std::optional<Failure> failure;
     try {
-      result = program->run(args);
+      result = program->run(read_inputs(inputs, held));
     } catch (...) {
       failure = current_failure(*program);
     }
     held.clear();
 
     lock.lock();
+    if (--executing_ == 0 && stopping_) work_ready_.notify_all();  // serve() waits for it
+    last_progress_ = std::chrono::steady_clock::now();
     it = assigned_.find(task);
     if (!it->second.needs.empty()) {
       for (const auto& [name, amount] : it->second.needs) available_[name] += amount;
@@ -566,7 +630,60 @@ void Worker::compute_loop() {
     if (failure) report_failure(task, *failure);
     else report_done(task, std::move(result));
     transport_.wake();
+    lock.unlock();
+    store_.spill_to_target();  // file writes outside mutex_
+    lock.lock();
   }
+}
+
+WorkerMetrics Worker::metrics() {
+  std::lock_guard lock(mutex_);
+  WorkerMetrics m;
+  const DataStore::Stats stored = store_.stats();
+  m.managed_bytes = stored.managed_bytes;
+  m.spilled_bytes = stored.spilled_bytes;
+  m.spilled_bytes_total = stored.spilled_bytes_total;
+  m.spilled_count = stored.spilled_count;
+  m.executing = executing_;
+  m.ready = static_cast<std::uint32_t>(ready_.size() + deferred_.size());
+  m.in_flight = static_cast<std::uint32_t>(fetching_.size());
+  return m;
+}
+
+bool Worker::hung(double ttl) {
+  std::lock_guard lock(mutex_);
+  return executing_ > 0 &&
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - last_progress_).count() > ttl;
+}
+
+void Worker::send_heartbeat(const WorkerMetrics& m) {
+  {
+    std::lock_guard lock(mutex_);
+    to_scheduler_.op(Op::heartbeat);
+    write_heartbeat(to_scheduler_, m);
+  }
+  transport_.wake();
+}
+
+bool Worker::spill_one() { return store_.spill_one(); }
+
+void Worker::set_paused(bool paused) {
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = paused || terminated_;
+  }
+  if (!paused) work_ready_.notify_all();
+}
+
+void Worker::terminate(std::uint64_t rss, std::uint64_t limit) {
+  {
+    std::lock_guard lock(mutex_);
+    terminated_ = paused_ = true;
+    MemoryExceeded e{rss, limit, host_, store_.largest(5)};
+    to_scheduler_.op(Op::terminating);
+    write_terminating(to_scheduler_, e);
+  }
+  transport_.wake();
 }
 
 }  // namespace dist

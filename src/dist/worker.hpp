@@ -2,21 +2,28 @@
 // rank's main thread, in serve()) turns the scheduler's batches into local
 // work; compute threads run units whose inputs are all in the data store and
 // ready their local dependents themselves, so a chain or subtree given to one
-// worker runs without a round trip through rank 0.
+// worker runs without a round trip through rank 0. Its nanny thread
+// (nanny.hpp) watches memory and sends rank 0 heartbeats.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <string>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <queue>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "data_store.hpp"
+#include "nanny.hpp"
+#include "options.hpp"
+#include "coordination.hpp"
 #include "protocol.hpp"
 #include "scheduler_state.hpp"
 #include "transport.hpp"
@@ -24,18 +31,28 @@
 
 namespace weft::dist {
 
-class Worker {
+class Worker : private NannyHost {
  public:
   /// `workers` is the worker ranks' own communicator (collective steps).
-  /// `resources` (--resources) bound how many constrained tasks run at once.
-  Worker(Transport& transport, unsigned nthreads, MPI_Comm workers, std::map<std::string, double> resources = {});
+  /// From `options`: the compute threads, the resources (--resources) that
+  /// bound how many constrained tasks run at once, the memory limit.
+  Worker(Transport& transport, MPI_Comm workers, const WorkerOptions& options);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   /// Serves until rank 0 sends stop; returns the exit status it carries.
-  /// Call on the thread that owns the transport.
+  /// Running tasks get distributed.worker.stop-grace to finish; tasks still
+  /// running then are abandoned (see abandoned()). Call on the thread that
+  /// owns the transport.
   int serve();
+  /// Tasks were still running when serve() returned: their threads cannot be
+  /// joined, so the process must finalise MPI and exit without destroying
+  /// this worker (weft::serve does).
+  bool abandoned() const noexcept { return abandoned_; }
+  /// A task's Lock/Queue/... call (coordinate.cpp): sent to rank 0 through
+  /// the comm thread; the calling compute thread waits for the answer.
+  std::optional<Value> coordinate(detail::CoordRequest request);
 
  private:
   struct Assigned {
@@ -46,12 +63,6 @@ class Worker {
     bool running = false;
     bool collective = false;
     std::vector<std::pair<std::string, double>> needs;  // resources it holds while running
-  };
-  struct Stored {
-    std::shared_ptr<const Value> value;
-    std::uint64_t nbytes = 0;
-    bool replica = false;       // fetched from a peer: dropped when no local task needs it
-    std::uint32_t users = 0;    // replicas: assigned tasks still reading it
   };
   struct ReadyItem {
     std::int32_t priority;
@@ -87,7 +98,12 @@ class Worker {
   void on_data(TaskId task, Value value);
   void on_store(TaskId task, Value value);
   void on_missing(TaskId task, int holder);
+  // Rank 0 asks for a copy of `task` from worker `holder`, kept as this
+  // worker's own (replicate, retire_workers); answered with acquired.
+  void on_acquire(TaskId task, WorkerId holder);
+  void report_acquired(TaskId task, bool ok);  // mutex_ held
   void on_run(BatchReader& in);
+  void on_coord_reply(CoordReply reply);
   bool flush_outgoing();
   void compute_loop();
   // With mutex_ held: a task's inputs are all here.
@@ -97,31 +113,59 @@ class Worker {
   // With mutex_ held: forget tasks that wait for `task`, which failed here.
   void drop_waiters(TaskId task);
   void release_replicas(const std::vector<TaskId>& inputs);
+  // A task's inputs from the store (spilled ones read back), kept in `held`
+  // while it runs; RuntimeError "lost" for one that is not there.
+  std::vector<const Value*> read_inputs(const std::vector<TaskId>& inputs,
+                                        std::vector<std::shared_ptr<const Value>>& held);
+
+  // NannyHost: called on the nanny's thread.
+  WorkerMetrics metrics() override;
+  bool hung(double ttl) override;
+  void send_heartbeat(const WorkerMetrics& m) override;
+  bool spill_one() override;
+  void set_paused(bool paused) override;
+  void terminate(std::uint64_t rss, std::uint64_t limit) override;
 
   Transport& transport_;
   const WorkerId self_;
   MPI_Comm workers_;
+  std::string host_;
+  DataStore store_;  // thread-safe on its own; spills outside mutex_
   std::vector<std::thread> threads_;
 
   std::mutex mutex_;  // everything below, shared by the comm and compute threads
   std::condition_variable work_ready_;
+  std::condition_variable coord_answered_;  // coordination calls waiting for rank 0
+  std::unordered_map<std::uint64_t, CoordReply> coord_answers_;
+  std::uint64_t next_coord_request_ = 0;
   std::unordered_map<TaskId, Assigned> assigned_;
   std::unordered_map<TaskId, std::vector<TaskId>> waiting_for_;
-  std::unordered_map<TaskId, Stored> store_;
+  // Inputs fetched from peers: the assigned tasks still reading each; it
+  // leaves the store when none is left.
+  std::unordered_map<TaskId, std::uint32_t> replica_users_;
   std::priority_queue<ReadyItem> ready_;
   std::map<std::string, double> resources_;    // what this worker has (hello tells rank 0)
   std::map<std::string, double> available_;    // not held by running tasks
   std::vector<ReadyItem> deferred_;            // ready, waiting for resources
   BatchWriter to_scheduler_;
   bool stopping_ = false;
+  bool paused_ = false;       // the nanny's pause: no new task starts
+  bool terminated_ = false;   // past the terminate threshold: none ever again
+  std::uint32_t executing_ = 0;
+  std::chrono::steady_clock::time_point last_progress_;  // a task finished, or the first started
   TaskId collective_ready_ = kNoTask;  // a collective step with all its inputs here
+  std::unordered_set<TaskId> fetching_;  // inputs asked of peers
+  std::unordered_set<TaskId> acquiring_;  // fetches to keep (on_acquire), not answered yet
 
   // Comm thread only.
+  const std::thread::id comm_thread_ = std::this_thread::get_id();  // made on it
   std::unordered_map<int, BatchWriter> to_rank_;
-  std::unordered_set<TaskId> fetching_;
   bool stop_received_ = false;
   MPI_Request collective_barrier_ = MPI_REQUEST_NULL;
   int status_ = 0;
+  bool abandoned_ = false;
+
+  std::optional<Nanny> nanny_;  // last: it calls into everything above
 };
 
 }  // namespace weft::dist

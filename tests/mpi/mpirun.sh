@@ -4,8 +4,9 @@
 #   weft_mpirun 3 "$top_builddir/tests/mpi/some-test" --option
 #
 # weft_mpirun N PROGRAM ARGS... runs PROGRAM on N ranks of this machine and
-# returns its status; a run that exceeds $WEFT_MPI_TIMEOUT seconds (default
-# 120) is killed and fails with status 124, so a deadlock fails the test
+# returns its status; a run that exceeds $TEST_MPI_TIMEOUT seconds (default
+# 120; not a WEFT_* name, which weft reads as configuration) is killed and
+# fails with status 124, so a deadlock fails the test
 # instead of hanging `make check`. Outside `make check` set top_srcdir and
 # top_builddir yourself.
 #
@@ -24,7 +25,7 @@
 #                  machine with InfiniBand hardware it does not use. Variables
 #                  already set in the environment win.
 
-: "${WEFT_MPI_TIMEOUT:=120}"
+: "${TEST_MPI_TIMEOUT:=120}"
 OMPI_ALLOW_RUN_AS_ROOT=1
 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 : "${OMPI_MCA_btl_base_warn_component_unused:=0}"
@@ -34,11 +35,11 @@ weft_mpirun() {
   weft_nranks=$1
   shift
   echo "weft_mpirun: $weft_nranks ranks: $*"
-  timeout -k 10 "$WEFT_MPI_TIMEOUT" \
+  timeout -k 10 "$TEST_MPI_TIMEOUT" \
     mpirun --oversubscribe --bind-to none -n "$weft_nranks" "$@"
   weft_status=$?
   if test $weft_status -eq 124; then
-    echo "weft_mpirun: timed out after $WEFT_MPI_TIMEOUT s on $weft_nranks ranks: $*" >&2
+    echo "weft_mpirun: timed out after $TEST_MPI_TIMEOUT s on $weft_nranks ranks: $*" >&2
   elif test $weft_status -ne 0; then
     echo "weft_mpirun: exit status $weft_status on $weft_nranks ranks: $*" >&2
   fi

@@ -4,7 +4,7 @@ set -e
 . "$top_srcdir/tests/mpi/mpirun.sh"
 test_program="$top_builddir/tests/mpi/runtime-test"
 echo "runtime.sh: without a launcher"
-timeout -k 10 "$WEFT_MPI_TIMEOUT" "$test_program"
+timeout -k 10 "$TEST_MPI_TIMEOUT" "$test_program"
 for n in 1 2 3 4 5; do
   weft_mpirun $n "$test_program"
 done
