@@ -1140,21 +1140,13 @@ void SchedulerState::task_finished(TaskId task, WorkerId worker, std::uint64_t n
   s.begin_event();
   S st = s.state[task];
   bool from_holder = s.worker[task] == worker || s.worker[task] == kAllWorkers;
-  if (st == S::processing) {
+  // Released while the worker ran it, and needed again since (a lost
+  // result's recipe, or recalled): the result is kept.
+  const bool needed_again = st == S::released && (s.flags[task] & kOwed) && from_holder && s.needed(task);
+  if (st == S::processing || needed_again) {
     if (!from_holder)
       s.bad_event(task, "task_finished from " + worker_name(worker) + " for task " + std::to_string(task) +
                             ", which is processing on " + worker_name(s.worker[task]));
-    s.answered(task);
-    s.worker[task] = worker;
-    s.nbytes[task] = nbytes;
-    s.transition(task, S::memory, Why::finished, worker);
-    s.drop_inputs(task);
-    if (s.wants[task] > 0) s.report(task);
-    s.finished(task);
-    s.release_work.push_back(task);
-  } else if (st == S::released && (s.flags[task] & kOwed) && from_holder && s.needed(task)) {
-    // Released while the worker ran it, and needed again since (a lost
-    // result's recipe, or recalled): the result is kept.
     s.answered(task);
     s.worker[task] = worker;
     s.nbytes[task] = nbytes;

@@ -9,16 +9,6 @@
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 #include <catch2/catch.hpp>
 
-#include <cstdio>
+#include "catch_session.hpp"
 
-#include "weft/main.hpp"
-
-int main(int argc, char** argv) {
-  return weft::main(argc, argv, [&](weft::Client& client) {
-    Catch::Session session;
-    const int status = session.applyCommandLine(argc, argv);
-    if (status != 0) return status;
-    std::printf("array-suite: %d rank(s), %d worker(s)\n", weft::nranks(), client.nworkers());
-    return session.run();
-  });
-}
+int main(int argc, char** argv) { return weft::mpi_test::run_catch_session(argc, argv, "array-suite"); }

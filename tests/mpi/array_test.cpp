@@ -8,6 +8,8 @@
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 #include <catch2/catch.hpp>
 
+#include "catch_session.hpp"
+
 #include <cstdio>
 #include <vector>
 
@@ -73,12 +75,4 @@ TEST_CASE("a failing block reports its error on the client", "[array-dist]") {
   check_same_everywhere(x + 1);
 }
 
-int main(int argc, char** argv) {
-  return weft::main(argc, argv, [&](weft::Client& c) {
-    Catch::Session session;
-    int status = session.applyCommandLine(argc, argv);
-    if (status != 0) return status;
-    std::printf("array-test: %d rank(s), %d worker(s)\n", weft::nranks(), c.nworkers());
-    return session.run();
-  });
-}
+int main(int argc, char** argv) { return weft::mpi_test::run_catch_session(argc, argv, "array-test"); }

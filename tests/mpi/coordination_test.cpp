@@ -7,6 +7,8 @@
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 #include <catch2/catch.hpp>
 
+#include "catch_session.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -22,8 +24,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-weft::Client* the_client = nullptr;
-weft::Client& client() { return *the_client; }
+using weft::mpi_test::client;
 bool distributed() { return client().nworkers() > 0; }
 
 // Task i pinned to worker rank 1 + i mod workers (anywhere without workers).
@@ -259,13 +260,4 @@ TEST_CASE("fire_and_forget runs a task the client no longer refers to", "[coordi
   CHECK(weft::Variable<long>("fired").get(60s) == 1007);
 }
 
-int main(int argc, char** argv) {
-  return weft::main(argc, argv, [&](weft::Client& c) {
-    the_client = &c;
-    Catch::Session session;
-    int status = session.applyCommandLine(argc, argv);
-    if (status != 0) return status;
-    std::printf("coordination-test: %d rank(s), %d worker(s)\n", weft::nranks(), c.nworkers());
-    return session.run();
-  });
-}
+int main(int argc, char** argv) { return weft::mpi_test::run_catch_session(argc, argv, "coordination-test"); }

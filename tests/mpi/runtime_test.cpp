@@ -7,6 +7,8 @@
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 #include <catch2/catch.hpp>
 
+#include "catch_session.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,8 +26,7 @@
 
 namespace {
 
-weft::Client* the_client = nullptr;
-weft::Client& client() { return *the_client; }
+using weft::mpi_test::client;
 
 long inc(long x) { return x + 1; }
 long add(long a, long b) { return a + b; }
@@ -390,13 +391,4 @@ TEST_CASE("tasks with resource requirements run only where, and as often as, the
   CHECK_THROWS_AS(client().submit(two, use_gpu, 0L), weft::ValueError);
 }
 
-int main(int argc, char** argv) {
-  return weft::main(argc, argv, [&](weft::Client& c) {
-    the_client = &c;
-    Catch::Session session;
-    int status = session.applyCommandLine(argc, argv);
-    if (status != 0) return status;
-    std::printf("runtime-test: %d rank(s), %d worker(s)\n", weft::nranks(), c.nworkers());
-    return session.run();
-  });
-}
+int main(int argc, char** argv) { return weft::mpi_test::run_catch_session(argc, argv, "runtime-test"); }
