@@ -1,6 +1,7 @@
 // Client::restart, retire_workers and replicate under mpirun (4 ranks: 3
-// workers), run by tests/mpi/cluster_ops.sh. Exits 0 when every check holds,
-// and says what failed otherwise.
+// workers), run by tests/mpi/cluster_ops.sh through weft_mpirun, which wraps
+// mpirun in `timeout`. Exits 0 when every check holds, and says what failed
+// otherwise.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

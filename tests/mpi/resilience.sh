@@ -2,6 +2,7 @@
 # task hangs is removed after worker-ttl and its tasks run elsewhere;
 # retries; KilledWorker past allowed-failures. Every job must exit 0 with no
 # rank left behind, although the hung rank's task never returns (stop-grace).
+# Every run goes through weft_mpirun, which wraps mpirun in `timeout`.
 . "$top_srcdir/tests/mpi/mpirun.sh"
 prog="$top_builddir/tests/mpi/resilience-test"
 log=resilience-test.$$.log
