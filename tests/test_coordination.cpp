@@ -280,9 +280,9 @@ TEST_CASE("coordination requests and replies survive the wire", "[coordination]"
   r.timeout = 0.5;
   r.value = weft::Value::of(std::vector<double>(5000, 1.5));  // a large buffer
   weft::dist::write_coord_request(w, 77, std::move(r));
-  CoordReply failed{CoordCaller{2, 78}, Status::failed, {}, "value.no-dataset", "dataset 'y' not found"};
+  CoordReply failed{CoordCaller{2, 78}, Status::failed, {}, "value.no-dataset", "dataset 'y' not found", false, {}};
   weft::dist::write_coord_reply(w, std::move(failed));
-  weft::dist::write_coord_reply(w, CoordReply{CoordCaller{2, 79}, Status::ok, weft::Value::of(true), {}, {}});
+  weft::dist::write_coord_reply(w, CoordReply{CoordCaller{2, 79}, Status::ok, weft::Value::of(true), {}, {}, false, {}});
   weft::dist::BatchWriter::Parts parts = w.take();
   std::vector<std::vector<std::byte>> buffers;
   for (auto b : parts.buffers) buffers.emplace_back(b.begin(), b.end());
@@ -389,4 +389,137 @@ TEST_CASE("the primitives work between threads of one process", "[coordination]"
                                 "threads-data");
   weft::unpublish_dataset("threads-data");
   CHECK(weft::list_datasets().empty());
+}
+
+TEST_CASE("a removed rank's leases go to the next waiters and its waiting calls are dropped", "[coordination]") {
+  Fixture f;
+  using A = std::vector<std::pair<CoordCaller, Status>>;
+  CoordCaller l1 = f.call(1, Op::lock_acquire, "L", 7);
+  CoordCaller s1 = f.call(1, Op::semaphore_acquire, "S", 9, 2);
+  CoordCaller s2 = f.call(1, Op::semaphore_acquire, "S", 9, 2);  // one holder, two leases
+  CoordCaller l2 = f.call(2, Op::lock_acquire, "L", 8);
+  CoordCaller s3 = f.call(3, Op::semaphore_acquire, "S", 10, 2);
+  f.call(1, Op::semaphore_acquire, "S", 11, 2, 5.0);  // rank 1 waits too
+  f.call(1, Op::queue_get, "Q", 0, 0, 5.0);
+  f.call(1, Op::event_wait, "E");
+  CHECK(f.answered() == A{{l1, ok}, {s1, ok}, {s2, ok}});
+  CHECK(f.state.waiting() == 5);
+  f.state.remove_rank(1);
+  // Its leases are released to the others in arrival order; it is not answered.
+  CHECK(f.answered() == A{{l2, ok}, {s3, ok}});
+  CHECK(f.state.waiting() == 0);
+  CHECK(f.state.next_deadline() == CoordinationState::TimePoint::max());
+  // Its queue get is gone: an item put now stays for the next getter.
+  f.call(0, Op::queue_put, "Q", 0, 0, std::nullopt, weft::Value::of(5L));
+  f.call(0, Op::queue_size, "Q");
+  CHECK(f.replies().back().value.get<std::uint64_t>() == 1);
+  f.call(0, Op::semaphore_value, "S", 0, 2);
+  CHECK(f.replies().at(0).value.get<std::uint64_t>() == 1);
+  f.call(0, Op::lock_locked, "L");
+  CHECK(f.replies().at(0).value.get<bool>());
+  // The survivors' leases are theirs to release.
+  f.call(2, Op::lock_release, "L", 8);
+  CHECK(f.answered().size() == 1);
+  check_error<weft::RuntimeError>([&] { f.call(1, Op::lock_release, "L", 7); }, "runtime.released-too-often",
+                                  "Lock 'L'");
+}
+
+namespace {
+// A Queue::get_batch request of `count` items (0: all there are) from `rank`.
+CoordCaller get_batch(Fixture& f, int rank, std::uint32_t count, std::optional<double> timeout = std::nullopt,
+                      const std::string& name = "B", std::uint32_t maxsize = 0) {
+  weft::detail::CoordRequest r;
+  r.op = Op::queue_get_batch;
+  r.name = name;
+  r.count = count;
+  r.limit = maxsize;
+  r.timeout = timeout;
+  CoordCaller caller{rank, f.next++};
+  f.state.handle(caller, std::move(r), f.now);
+  return caller;
+}
+std::vector<long> items_of(const CoordReply& r) {
+  REQUIRE(r.batch);
+  std::vector<long> out;
+  for (const weft::Value& v : r.items) out.push_back(v.get<long>());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a batch get takes every item there, or waits for n in arrival order with single gets", "[coordination]") {
+  Fixture f;
+  auto put = [&](long item) { return f.call(0, Op::queue_put, "B", 0, 0, std::nullopt, weft::Value::of(item)); };
+  for (long i = 1; i <= 3; ++i) put(i);
+  f.replies();
+  get_batch(f, 1, 0);
+  CHECK(items_of(f.replies().at(0)) == std::vector<long>{1, 2, 3});
+  get_batch(f, 1, 0);  // an empty queue: an empty batch, at once
+  CHECK(items_of(f.replies().at(0)).empty());
+
+  CoordCaller two = get_batch(f, 1, 2, 1.0);
+  CoordCaller one = f.call(2, Op::queue_get, "B");  // waits behind the batch
+  CoordCaller p10 = put(10);
+  CHECK(f.answered() == std::vector{std::pair{p10, ok}});
+  put(20);
+  std::vector<CoordReply> r = f.replies();
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].caller == two);
+  CHECK(items_of(r[0]) == std::vector<long>{10, 20});
+  put(30);
+  r = f.replies();
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].caller == one);
+  CHECK(r[0].value.get<long>() == 30);
+
+  // A batch that times out takes nothing, and the getter behind it is served.
+  CoordCaller three = get_batch(f, 1, 3, 1.0);
+  CoordCaller next = f.call(2, Op::queue_get, "B");
+  put(5);
+  f.replies();
+  f.state.expire(f.start + 1s);
+  r = f.replies();
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].caller == three);
+  CHECK(r[0].status == timed_out);
+  CHECK(r[1].caller == next);
+  CHECK(r[1].value.get<long>() == 5);
+
+  // A bounded queue never holds more than maxsize: a larger batch is refused.
+  check_error<weft::ValueError>([&] { get_batch(f, 1, 3, std::nullopt, "small", 2); }, "value.queue-batch",
+                                "Queue 'small' holds at most 2 items");
+  // A batch answer survives the wire and opens as the items.
+  weft::dist::BatchWriter w;
+  CoordReply batch{CoordCaller{1, 5}, Status::ok, {}, {}, {}, true, {}};
+  batch.items.push_back(weft::Value::of(7L));
+  batch.items.push_back(weft::Value::of(8L));
+  weft::dist::write_coord_reply(w, std::move(batch));
+  weft::dist::BatchWriter::Parts parts = w.take();
+  std::vector<std::vector<std::byte>> buffers;
+  for (auto b : parts.buffers) buffers.emplace_back(b.begin(), b.end());
+  weft::dist::BatchReader in(parts.body, buffers, 1);
+  REQUIRE(in.op() == weft::dist::Op::coord_reply);
+  CoordReply back = weft::dist::read_coord_reply(in);
+  CHECK(items_of(back) == std::vector<long>{7, 8});
+  weft::Value opened = *weft::dist::open_coord_reply(std::move(back));
+  CHECK(opened.get<weft::detail::CoordItems>().items.size() == 2);
+}
+
+TEST_CASE("Queue::get_batch and a Variable holding values between threads of one process", "[coordination]") {
+  weft::Queue<int> q("threads-batch");
+  for (int i = 0; i < 4; ++i) q.put(i);
+  CHECK(q.get_batch(3) == std::vector<int>{0, 1, 2});
+  CHECK(q.get_batch() == std::vector<int>{3});
+  CHECK(q.get_batch().empty());
+  std::thread feeder([] {
+    weft::Queue<int> q("threads-batch");
+    for (int i = 10; i < 15; ++i) q.put(i);
+  });
+  CHECK(q.get_batch(5) == std::vector<int>{10, 11, 12, 13, 14});
+  feeder.join();
+  check_error<weft::TimeoutError>([&] { q.get_batch(2, 5ms); }, "timeout.queue-get", "did not have 2 items");
+  q.put(99);
+  check_error<weft::TimeoutError>([&] { q.get_batch(2, 0s); }, "timeout.queue-get", "did not have 2 items");
+  CHECK(q.qsize() == 1);  // a batch that timed out took nothing
+  check_error<weft::ValueError>([] { weft::Queue<int>("threads-small", 2).get_batch(3); }, "value.queue-batch",
+                                "Queue 'threads-small' holds at most 2 items");
 }

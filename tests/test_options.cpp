@@ -549,11 +549,14 @@ fs::path preload_test_library() {
   return library;
 }
 
-int preload_setup_calls() {
-  const void* calls = dlsym(RTLD_DEFAULT, "weft_preload_test_calls");  // visible: loaded RTLD_GLOBAL
+// A counter of the preload's (visible: it is loaded RTLD_GLOBAL).
+int preload_counter(const char* name) {
+  const void* calls = dlsym(RTLD_DEFAULT, name);
   REQUIRE(calls);
   return *static_cast<const int*>(calls);
 }
+int preload_setup_calls() { return preload_counter("weft_preload_test_calls"); }
+int preload_teardown_calls() { return preload_counter("weft_preload_test_teardowns"); }
 
 }  // namespace
 
@@ -591,6 +594,14 @@ TEST_CASE("load_preloads loads shared objects and runs their weft_setup", "[opti
   e = error_of([&] { dist::load_preloads({text.string()}); });
   CHECK(e.id() == "config.preload-failed");
   CHECK(e.text().starts_with("cannot load preload '" + text.string() + "': " + text.string() + ": "));
+
+  // Each load whose weft_setup succeeded (3: not the one that returned 3)
+  // gets its weft_teardown, once.
+  const int teardowns = preload_teardown_calls();
+  dist::teardown_preloads();
+  CHECK(preload_teardown_calls() == teardowns + 3);
+  dist::teardown_preloads();
+  CHECK(preload_teardown_calls() == teardowns + 3);
 }
 
 TEST_CASE("node_info and worker_options describe this machine", "[options]") {

@@ -1122,13 +1122,146 @@ TEST_CASE("retire_workers moves results held only there, then the workers get no
   CHECK(sch.s.held_by(2) == std::vector<TaskId>{only, shared});
 }
 
-TEST_CASE("a worker removed while a copy was on its way ends the move", "[scheduler-state]") {
+TEST_CASE("rebalance sends the largest results above the mean to the emptiest workers, then the source frees them",
+          "[scheduler-state]") {
   Scheduler sch({}, {1, 1, 1});
-  TaskId t = sch.s.add_data(0, 10);
+  // Worker 0 holds 100 bytes, worker 1 20, worker 2 none: the mean is 40.
+  TaskId t40 = sch.s.add_data(0, 40), t30 = sch.s.add_data(0, 30), t20 = sch.s.add_data(0, 20);
+  TaskId t10 = sch.s.add_data(0, 10), other = sch.s.add_data(1, 20);
   sch.take();
-  sch.s.replicate(t, 2);
-  WorkerId target = sch.take().at(0).worker;
-  sch.s.remove_worker(target, "gone");
+  std::vector<TaskId> all{t10, t20, t30, t40, other};
+  sch.s.rebalance(all);
+  // The largest to the emptiest (2, now at the mean), the next to 1; then 0 is below the mean.
+  CHECK(sch.take() == Instructions{acquire(t40, 2, 0), acquire(t30, 1, 0)});
+  CHECK(sch.s.moves_pending() == 2);
+  sch.s.rebalance(all);  // results on their way are not moved again
+  CHECK(sch.take().empty());
+  sch.s.task_acquired(t40, 2, true);
+  CHECK(sch.take() == Instructions{free_(t40, 0)});
+  sch.s.task_acquired(t30, 1, true);
+  CHECK(sch.take() == Instructions{free_(t30, 0)});
   CHECK(sch.s.moves_pending() == 0);
-  CHECK(sch.s.holders(t) == std::vector<WorkerId>{0});
+  CHECK(sch.s.holders(t40) == std::vector<WorkerId>{2});
+  CHECK(sch.s.holders(t30) == std::vector<WorkerId>{1});
+  CHECK(sch.s.held_by(0) == std::vector<TaskId>{t20, t10});
+  for (TaskId t : all) CHECK(sch.s.state(t) == TaskState::memory);
+  // 30 / 50 / 40: no move left evens two workers out.
+  sch.s.rebalance(all);
+  CHECK(sch.take().empty());
+}
+
+TEST_CASE("rebalance moves only the results asked for, and none while a running task reads it", "[scheduler-state]") {
+  Scheduler sch({}, {1, 1});
+  TaskId read = sch.s.add_data(0, 100);
+  TaskId moved = sch.s.add_data(0, 60);
+  TaskId kept = sch.s.add_data(0, 50);
+  TaskId reader = sch.add({read});
+  CHECK(sch.s.state(reader) == TaskState::processing);
+  sch.take();
+  std::vector<TaskId> asked{read, moved};
+  sch.s.rebalance(asked);
+  CHECK(sch.take() == Instructions{acquire(moved, 1, 0)});
+  // A task that starts reading the result on the source before the copy
+  // arrives keeps it there: both hold it.
+  TaskId late = sch.add({moved}, true);
+  CHECK(sch.s.worker_of(late) == 0);
+  sch.take();
+  sch.s.task_acquired(moved, 1, true);
+  CHECK(sch.take().empty());
+  CHECK(sch.s.holders(moved) == std::vector<WorkerId>{0, 1});
+  CHECK(sch.s.holders(kept) == std::vector<WorkerId>{0});
+}
+
+TEST_CASE("a copy whose target is removed goes to another worker; a rebalance move is dropped", "[scheduler-state]") {
+  Scheduler sch({}, {1, 1, 1, 1});
+  TaskId copied = sch.s.add_data(0, 10);
+  sch.take();
+  sch.s.replicate(copied, 2);
+  Instructions out = sch.take();
+  REQUIRE(out.size() == 1);
+  WorkerId first = out[0].worker;
+  sch.s.remove_worker(first, "gone");
+  out = sch.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].kind == Kind::acquire);
+  CHECK(out[0].worker != first);
+  CHECK(out[0].source == 0);
+  CHECK(sch.s.moves_pending() == 1);
+  sch.s.task_acquired(copied, out[0].worker, true);
+  CHECK(sch.s.holders(copied).size() == 2);
+
+  // Retiring worker 0: its only result goes to the emptiest, then elsewhere.
+  TaskId only = sch.s.add_data(0, 30);
+  sch.take();
+  const WorkerId retire[] = {0};
+  sch.s.retire_workers(retire);
+  out = sch.take();
+  REQUIRE(out.size() == 1);
+  sch.s.remove_worker(out[0].worker, "gone too");
+  out = sch.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == acquire(only, out[0].worker, 0));
+  sch.s.task_acquired(only, out[0].worker, true);
+  CHECK(sch.s.moves_pending() == 0);
+
+  // A rebalance move: the source keeps the result.
+  Scheduler reb({}, {1, 1, 1});
+  TaskId big = reb.s.add_data(0, 60);
+  std::vector<TaskId> tasks{big, reb.s.add_data(0, 40)};
+  reb.take();
+  reb.s.rebalance(tasks);
+  out = reb.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == acquire(big, 1, 0));
+  reb.s.remove_worker(out[0].worker, "gone");
+  CHECK(reb.take().empty());
+  CHECK(reb.s.moves_pending() == 0);
+  CHECK(reb.s.holders(big) == std::vector<WorkerId>{0});
+}
+
+TEST_CASE("a copy whose source is removed comes from another holder, or ends and the result is computed again",
+          "[scheduler-state]") {
+  Scheduler sch({}, {1, 1, 1});
+  TaskId root = sch.add({}, true);
+  WorkerId ran = sch.s.worker_of(root);
+  sch.s.task_finished(root, ran, 10);
+  sch.take();
+  sch.s.replicate(root, 2);
+  WorkerId second = sch.take().at(0).worker;
+  sch.s.task_acquired(root, second, true);
+  sch.s.replicate(root, 3);
+  Instructions out = sch.take();
+  REQUIRE(out.size() == 1);
+  WorkerId third = out[0].worker;
+  CHECK(out[0] == acquire(root, third, ran));
+  sch.s.remove_worker(ran, "gone");
+  // The target may never hear from the removed holder: it asks the other.
+  CHECK(sch.take() == Instructions{acquire(root, third, second)});
+  CHECK(sch.s.moves_pending() == 1);
+  CHECK(sch.s.state(root) == TaskState::memory);
+  sch.s.task_acquired(root, third, true);
+  CHECK(sch.s.moves_pending() == 0);
+  CHECK(sch.s.holders(root) == std::vector<WorkerId>{second, third});
+
+  // With no other holder the move ends at once; the result is computed again
+  // and a copy that still arrives is freed.
+  Scheduler one({}, {1, 1, 1});
+  TaskId lone = one.add({}, true);
+  WorkerId home = one.s.worker_of(lone);
+  one.s.task_finished(lone, home, 10);
+  one.take();
+  one.s.replicate(lone, 2);
+  WorkerId target = one.take().at(0).worker;
+  one.s.remove_worker(home, "gone");
+  CHECK(one.s.moves_pending() == 0);
+  CHECK(one.s.state(lone) == TaskState::processing);
+  WorkerId rerun = one.s.worker_of(lone);
+  CHECK(rerun != home);
+  one.take();
+  one.s.task_acquired(lone, target, true);
+  out = one.take();
+  CHECK(out == (rerun == target ? Instructions{} : Instructions{free_(lone, target)}));
+  one.s.task_finished(lone, rerun, 10);
+  CHECK(one.s.holders(lone) == std::vector<WorkerId>{rerun});
+  CHECK_THROWS_AS(one.s.task_acquired(lone, target, true), TransitionError);
 }

@@ -27,6 +27,7 @@
 #include "weft/coordination.hpp"
 #include "weft/delayed.hpp"
 #include "weft/future.hpp"
+#include "weft/worker_plugin.hpp"
 
 namespace weft {
 
@@ -97,7 +98,8 @@ std::vector<FutureStatePtr> scatter_values(ClientImpl& impl, std::vector<Value> 
                                            const ScatterOptions& options);
 /// Waits for each state and moves the values to rank 0; throws the first error.
 std::vector<const Value*> gather_values(ClientImpl& impl, std::span<const FutureStatePtr> states);
-/// Runs `task` (no dependencies) once on every worker; results in rank order.
+/// Runs `task` (no dependencies) once on every worker still in the cluster;
+/// results in rank order.
 std::vector<Value> run_on_workers(ClientImpl& impl, const Task& task);
 int client_workers(const ClientImpl& impl) noexcept;
 /// A task standing for a future's result: graphs that use it read the result
@@ -109,6 +111,11 @@ SchedulerInfo scheduler_info(ClientImpl& impl);
 void restart(ClientImpl& impl);
 void retire_workers(ClientImpl& impl, const std::vector<int>& ranks);
 void replicate(ClientImpl& impl, std::span<const FutureStatePtr> states, int n);
+/// `factory` (no dependencies) makes the plugin where it runs.
+void register_worker_plugin(ClientImpl& impl, const std::string& name, const Task& factory);
+void unregister_worker_plugin(ClientImpl& impl, const std::string& name);
+/// `all`: every result on the cluster, else the states' results.
+void rebalance(ClientImpl& impl, std::span<const FutureStatePtr> states, bool all);
 }  // namespace detail
 
 /// Lets `future`'s task run to the end even when no Future refers to it any
@@ -201,7 +208,11 @@ class Client {
     return Delayed<T>(detail::future_task(compute(d, options).state()));
   }
 
-  /// Runs fn() once on every worker rank; the results in rank order (Dask's Client.run).
+  /// Runs fn() once on every worker rank still in the cluster and returns the
+  /// results in rank order (Dask's Client.run). Removed and retired workers
+  /// are skipped, also one removed while the call waits for it, so the
+  /// results may be fewer than the worker ranks (return weft::rank() to tell
+  /// them apart). Without worker ranks fn runs once, here.
   template <class F>
   auto run(F&& fn) {
     using R = std::invoke_result_t<F&>;
@@ -217,6 +228,29 @@ class Client {
     }
   }
 
+  /// Registers the worker plugin P (weft/worker_plugin.hpp) as `name` on
+  /// every worker (Dask's register_worker_plugin): each constructs its own
+  /// P(args...) and runs its setup before this returns. A plugin registered
+  /// earlier as `name` is replaced: torn down once the new one is set up.
+  /// The arguments travel as a task's do (TypeError
+  /// "type.not-serializable" for one that cannot); RuntimeError
+  /// "runtime.plugin-setup-failed" when making P or its setup throws on a
+  /// worker (it is kept on the others). The worker ranks are fixed when the
+  /// client starts, so every worker has the plugin from here on; removed
+  /// and retired workers are skipped. Without worker ranks this process's
+  /// thread pool is the worker: the plugin is made and set up here, sees the
+  /// local computations' tasks, and is torn down when the client ends.
+  template <class P, class... A>
+  void register_worker_plugin(const std::string& name, A&&... args) {
+    static_assert(std::is_base_of_v<WorkerPlugin, P>, "register_worker_plugin<P>: P must derive from weft::WorkerPlugin");
+    auto factory = delayed(detail::WorkerPluginFactory<P, std::decay_t<A>...>{},
+                           DelayedOptions{.pure = false})(std::forward<A>(args)...);
+    detail::register_worker_plugin(*impl_, name, *factory.task());
+  }
+  /// Tears down and removes the plugin `name` on every worker (Dask's
+  /// unregister_worker_plugin); ValueError "value.no-plugin" when no worker has it.
+  void unregister_worker_plugin(const std::string& name) { detail::unregister_worker_plugin(*impl_, name); }
+
   /// Worker ranks holding each future's result, by key (Dask's who_has).
   template <class T>
   std::map<std::string, std::vector<int>> who_has(const std::vector<Future<T>>& futures) {
@@ -228,18 +262,39 @@ class Client {
   std::map<int, std::vector<std::string>> has_what() { return detail::has_what(*impl_); }
   /// Drops every task and result (Dask's restart): every future becomes
   /// cancelled, the workers free everything, the ranks stay for new work.
+  /// Without worker ranks the futures are cancelled all the same (jobs
+  /// already running on the local threads finish, their results dropped).
   void restart() { detail::restart(*impl_); }
   /// Moves each result held only by these worker ranks to another worker,
   /// then they get no more work (Dask's retire_workers); returns when moved.
+  /// A rank that is not a worker is a ValueError "value.bad-worker" (without
+  /// worker ranks, any rank).
   void retire_workers(const std::vector<int>& ranks) { detail::retire_workers(*impl_, ranks); }
   /// Waits for the futures, then keeps each result on `n` workers (Dask's
   /// replicate): copies go to the workers holding the fewest bytes, extra
-  /// copies are dropped; returns when copied.
+  /// copies are dropped; returns when copied. Without worker ranks one
+  /// process holds each result once and there is nothing to copy.
   template <class T>
   void replicate(const std::vector<Future<T>>& futures, int n) {
     std::vector<detail::FutureStatePtr> states;
     for (const Future<T>& f : futures) states.push_back(f.state());
     detail::replicate(*impl_, states, n);
+  }
+
+  /// Moves results from the workers holding more than the mean managed bytes
+  /// to those holding less, until each is near the mean (Dask's rebalance):
+  /// each sender, fullest first, sends its largest results to the emptiest
+  /// worker; a result keeps one holder (two if a task started reading it on
+  /// the sender meanwhile), replicated ones keep their copies. Retired
+  /// workers take no part; results a running task reads stay. Returns when
+  /// moved. Without worker ranks there is nothing to move.
+  void rebalance() { detail::rebalance(*impl_, {}, true); }
+  /// The same, moving only these futures' results (it waits for them first).
+  template <class T>
+  void rebalance(const std::vector<Future<T>>& futures) {
+    std::vector<detail::FutureStatePtr> states;
+    for (const Future<T>& f : futures) states.push_back(f.state());
+    detail::rebalance(*impl_, states, false);
   }
 
   /// Named datasets (Dask's publish_dataset, get_dataset, unpublish_dataset,

@@ -48,7 +48,9 @@ struct ComputeOptions {
 ///   using Result = ...;
 ///   static void roots(const C&, std::vector<TaskRef>& out);   // appends its roots
 ///   static Result finalize(const C&, std::span<Value> values); // one Value per root
-///   static C rebuild(const C&, std::span<Value> values);      // persisted copy
+///   static C rebuild(const C&, std::span<TaskPtr> held);      // persisted copy:
+///       held[i] holds root i's result under its key (its value here, or a
+///       future for it on the cluster's workers)
 template <class C>
 struct CollectionTraits;
 
@@ -60,6 +62,11 @@ namespace detail {
 /// (a root listed twice gets a copy). `graph` resolves ref(key) dependencies.
 std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
                            const ComputeOptions& options);
+
+/// What persist() keeps for each root: on the distributed scheduler the
+/// results stay on the workers (futures; waited for, the first error
+/// thrown), elsewhere they are computed here and kept as constants.
+std::vector<TaskPtr> persist_roots(std::span<const TaskRef> roots, const ComputeOptions& options);
 
 /// Runs the graphs of several collections in one pass; make(c, values) turns
 /// each collection and its roots' results into one element of the tuple.
@@ -94,13 +101,20 @@ auto compute(const C&... cs) {
 }
 
 /// Computes the collections and returns copies whose tasks hold the results
-/// in memory under the same keys (dask.persist).
+/// in memory under the same keys (dask.persist). On the distributed scheduler
+/// the results stay where they were computed, on the workers (as Dask's
+/// persist with a distributed Client); graphs built on the copies read them there.
 template <Collection... C>
 auto persist(const ComputeOptions& options, const C&... cs) {
-  return detail::execute_each(
-      options,
-      []<class X>(const X& c, std::span<Value> v) { return CollectionTraits<X>::rebuild(c, v); },
-      cs...);
+  std::vector<TaskRef> roots;
+  std::vector<std::size_t> offsets;
+  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
+  offsets.push_back(roots.size());
+  std::vector<TaskPtr> held = detail::persist_roots(roots, options);
+  std::span<TaskPtr> all(held);
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<C...>{CollectionTraits<C>::rebuild(cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+  }(std::index_sequence_for<C...>{});
 }
 
 template <Collection... C>

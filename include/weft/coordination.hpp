@@ -29,13 +29,17 @@
 // an object share its identity; an object that travels to another rank as a
 // task argument is a new holder there, as a pickled Dask lock is): releasing
 // a lease the object does not hold is RuntimeError "released-too-often".
-// Leases are not taken back from a task that dies holding them.
+// When rank 0 removes a worker rank (lost, hung or retired), the leases its
+// objects held are released to the next waiters and its waiting calls are
+// dropped; a task that throws while holding a lease keeps it (release it in
+// a handler).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -55,7 +59,7 @@ namespace detail {
 enum class CoordOp : std::uint8_t {
   lock_acquire, lock_release, lock_locked,
   semaphore_acquire, semaphore_release, semaphore_value,
-  queue_put, queue_get, queue_size,
+  queue_put, queue_get, queue_size, queue_get_batch,
   variable_set, variable_get, variable_delete,
   event_set, event_clear, event_wait, event_is_set,
   dataset_publish, dataset_get, dataset_unpublish, dataset_list,
@@ -66,9 +70,22 @@ struct CoordRequest {
   std::string name;
   std::uint64_t owner = 0;       ///< Lock/Semaphore: the object holding leases (unique in its process)
   std::uint32_t limit = 0;       ///< Semaphore: max_leases; Queue: maxsize (0: unbounded)
+  std::uint32_t count = 0;       ///< queue_get_batch: items wanted (0: all there are now)
   bool override_existing = false;  ///< dataset_publish
   std::optional<double> timeout;   ///< seconds a blocking operation may wait; nullopt: for ever
   Value value;                   ///< queue_put, variable_set, dataset_publish
+};
+
+/// A Queue::get_batch answer as the caller receives it (move-only: the items
+/// are Values).
+struct CoordItems {
+  std::vector<Value> items;
+  CoordItems() = default;
+  explicit CoordItems(std::vector<Value> v) noexcept : items(std::move(v)) {}
+  CoordItems(CoordItems&&) noexcept = default;
+  CoordItems& operator=(CoordItems&&) noexcept = default;
+  CoordItems(const CoordItems&) = delete;
+  CoordItems& operator=(const CoordItems&) = delete;
 };
 
 /// Sends `request` to the coordination state and waits for the answer: its
@@ -188,6 +205,22 @@ class Queue : public detail::NamedObject {
     if (!v) throw TimeoutError("queue-get", "Queue '" + name_ + "' stayed empty for the timeout");
     return v->template take<T>();
   }
+  /// Dask's get(batch=...): with n = 0 (batch=True) every item in the queue
+  /// now, oldest first, without waiting (maybe none); with n > 0 (batch=n)
+  /// the n oldest items, waiting until the queue has n: TimeoutError
+  /// "queue-get" when it has not within `timeout`, and then none is taken.
+  /// n above a bounded queue's maxsize is ValueError "queue-batch".
+  std::vector<T> get_batch(std::uint32_t n = 0, const Timeout& timeout = std::nullopt) {
+    detail::CoordRequest r = request(timeout);
+    r.count = n;
+    std::optional<Value> v = call(detail::CoordOp::queue_get_batch, std::move(r));
+    if (!v)
+      throw TimeoutError("queue-get", "Queue '" + name_ + "' did not have " + std::to_string(n) +
+                                          " items within the timeout");
+    std::vector<T> items;
+    for (Value& item : v->template take<detail::CoordItems>().items) items.push_back(item.template take<T>());
+    return items;
+  }
   std::uint64_t qsize() const { return call(detail::CoordOp::queue_size, request())->template get<std::uint64_t>(); }
 
   template <class Archive>
@@ -206,16 +239,23 @@ class Queue : public detail::NamedObject {
 };
 
 /// A named value any caller can set and read (dask.distributed.Variable).
+/// As in Dask it may hold a Future (the client's): the variable then keeps
+/// its result on the cluster until it is set again or removed, and get()
+/// reads the result (a Variable<Future<T>> reads the future itself). A task
+/// on a worker rank cannot receive a Future this way (TypeError
+/// "type.not-serializable"; pass the future to it as an argument).
 template <class T>
 class Variable : public detail::NamedObject {
  public:
   explicit Variable(std::string name) : NamedObject(std::move(name)) {}
   Variable() = default;  ///< nameless: only for decoding one that travelled
   /// Sets it; callers waiting in get() receive it.
-  void set(T value) {
-    detail::CoordRequest r;
-    r.value = Value::of(std::move(value));
-    call(detail::CoordOp::variable_set, std::move(r));
+  void set(T value) { set_value(Value::of(std::move(value))); }
+  /// Holds `future` (Dask's Variable.set(future)); get() waits for its result.
+  void set(Future<T> future)
+    requires(!std::is_base_of_v<FutureBase, T>)
+  {
+    set_value(Value::of(std::move(future)));
   }
   /// Its value; waits while it is unset (TimeoutError "variable-get" after `timeout`).
   T get(const Timeout& timeout = std::nullopt) const {
@@ -223,9 +263,12 @@ class Variable : public detail::NamedObject {
     r.timeout = detail::timeout_seconds(timeout);
     std::optional<Value> v = call(detail::CoordOp::variable_get, std::move(r));
     if (!v) throw TimeoutError("variable-get", "Variable '" + name_ + "' was not set within the timeout");
+    if constexpr (!std::is_base_of_v<FutureBase, T>) {
+      if (v->template holds<Future<T>>()) return v->template get<Future<T>>().result();
+    }
     return v->template take<T>();
   }
-  /// Unsets it (Dask's delete()).
+  /// Unsets it (Dask's delete()); a future it held lets its result go.
   void remove() { call(detail::CoordOp::variable_delete); }
 
   template <class Archive>
@@ -233,6 +276,12 @@ class Variable : public detail::NamedObject {
     ar(name_);
   }
 
+ private:
+  void set_value(Value value) {
+    detail::CoordRequest r;
+    r.value = std::move(value);
+    call(detail::CoordOp::variable_set, std::move(r));
+  }
 };
 
 /// A named flag callers wait for (dask.distributed.Event).

@@ -121,9 +121,7 @@ struct CollectionTraits<Delayed<T>> {
   static Result finalize(const Delayed<T>&, std::span<Value> values) {
     return values[0].take<Result>();
   }
-  static Delayed<T> rebuild(const Delayed<T>& d, std::span<Value> values) {
-    return Delayed<T>(std::make_shared<ConstantTask>(d.key(), std::move(values[0])));
-  }
+  static Delayed<T> rebuild(const Delayed<T>&, std::span<TaskPtr> held) { return Delayed<T>(std::move(held[0])); }
 };
 
 template <class T>

@@ -70,6 +70,9 @@ class Task {
   /// Collective steps: turns the per-rank results (in rank order) into the
   /// one result dependents see. The base throws TypeError "type.not-collective".
   virtual Value combine(std::vector<Value>&& parts) const;
+  /// A partitioned collective step: its first N dependencies are parts, each
+  /// read only on the worker rank holding it (weft/collective.hpp); 0 otherwise.
+  virtual std::size_t partitioned_inputs() const noexcept { return 0; }
 
  protected:
   Task(Key key, bool cheap) : key_(std::move(key)), cheap_(cheap) {}
@@ -106,6 +109,13 @@ struct CollectiveSlot {};
 /// The context of the collective step this thread is running on a worker
 /// rank; null elsewhere (local schedulers run a collective as one rank).
 const CollectiveContext* running_collective() noexcept;
+/// How many dependencies of an argument are parts of a partitioned
+/// collective step (weft/collective.hpp specialises it for its parts list).
+template <class A>
+struct PartitionedArg {
+  template <class S>
+  static std::size_t count(const S&) noexcept { return 0; }
+};
 
 /// The number of dependencies of an argument type when it is known at
 /// compile time; kDynamicDeps for containers of Delayed.
@@ -318,6 +328,11 @@ class CallTask final : public Task {
     else return &typeid(Part);
   }
   bool collective() const noexcept override { return kCollective; }
+  std::size_t partitioned_inputs() const noexcept override {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return (std::size_t{0} + ... + detail::PartitionedArg<A>::count(std::get<I>(args_)));
+    }(std::index_sequence_for<A...>{});
+  }
   Value combine(std::vector<Value>&& parts) const override {
     if constexpr (kCollective) {
       std::vector<Part> all;

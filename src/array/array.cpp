@@ -83,7 +83,8 @@ class FunctionLayer final : public Layer {
   BlockMaker make_;
 };
 
-// Blocks held in memory (persist): the values, under the same keys.
+// Persisted blocks (persist): tasks holding their results under the same
+// keys (the values here, futures for them on the cluster's workers).
 class PersistedLayer final : public Layer {
  public:
   PersistedLayer(ArrayMeta meta, std::vector<TaskPtr> blocks)
@@ -283,13 +284,9 @@ array::NDArray CollectionTraits<array::Array>::finalize(const array::Array& x, s
   return array::concatenate_blocks(x.chunks(), blocks, x.dtype());
 }
 
-array::Array CollectionTraits<array::Array>::rebuild(const array::Array& x, std::span<Value> values) {
-  std::vector<TaskPtr> blocks;
-  std::vector<TaskRef> roots;
-  CollectionTraits<array::Array>::roots(x, roots);
-  for (std::size_t i = 0; i < roots.size(); ++i)
-    blocks.push_back(std::make_shared<ConstantTask>(roots[i].key, std::move(values[i])));
-  return array::Array(std::make_shared<array::detail::PersistedLayer>(x.layer().meta(), std::move(blocks)));
+array::Array CollectionTraits<array::Array>::rebuild(const array::Array& x, std::span<TaskPtr> held) {
+  return array::Array(std::make_shared<array::detail::PersistedLayer>(
+      x.layer().meta(), std::vector<TaskPtr>(held.begin(), held.end())));
 }
 
 }  // namespace weft

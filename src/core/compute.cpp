@@ -83,10 +83,9 @@ ComputeDefaults defaults() {
 
 PlanOptions configured_plan_options() { return defaults().plan; }
 
-std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
-                           const ComputeOptions& options) {
-  ComputeDefaults d = defaults();
-  ClientImpl* cluster = distributed_client();
+namespace {
+// The scheduler a computation with `options` runs on.
+SchedulerKind chosen_scheduler(const ComputeOptions& options, const ComputeDefaults& d, const ClientImpl* cluster) {
   SchedulerKind kind = options.scheduler.value_or(d.scheduler);
   // Inside weft::main on several ranks the cluster is the default, as a
   // Dask Client is once made; a scheduler the user chose still wins.
@@ -94,9 +93,35 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
   // Without worker ranks (no launcher, one rank) "distributed" is the
   // embedded default: the threads scheduler.
   if (kind == SchedulerKind::distributed && !cluster) kind = SchedulerKind::threads;
+  if (on_pool_thread()) kind = SchedulerKind::sync;  // nested inside a task
+  return kind;
+}
+}  // namespace
+
+std::vector<TaskPtr> persist_roots(std::span<const TaskRef> roots, const ComputeOptions& options) {
+  std::vector<TaskPtr> held;
+  held.reserve(roots.size());
+  ClientImpl* cluster = distributed_client();
+  if (chosen_scheduler(options, defaults(), cluster) == SchedulerKind::distributed) {
+    std::vector<FutureStatePtr> states = cluster->submit_graph(roots, SubmitOptions{});
+    for (const FutureStatePtr& s : states)
+      if (std::exception_ptr error = future_exception(*s)) std::rethrow_exception(error);
+    for (FutureStatePtr& s : states) held.push_back(future_task(std::move(s)));
+    return held;
+  }
+  std::vector<Value> values = execute(roots, nullptr, options);
+  for (std::size_t i = 0; i < roots.size(); ++i)
+    held.push_back(std::make_shared<ConstantTask>(roots[i].key, std::move(values[i])));
+  return held;
+}
+
+std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
+                           const ComputeOptions& options) {
+  ComputeDefaults d = defaults();
+  ClientImpl* cluster = distributed_client();
+  SchedulerKind kind = chosen_scheduler(options, d, cluster);
   unsigned nthreads = options.num_workers.value_or(d.num_workers);
   if (nthreads == 0) throw ValueError("bad-num-workers", "num_workers must be at least 1");
-  if (on_pool_thread()) kind = SchedulerKind::sync;  // nested inside a task
   if (kind == SchedulerKind::sync) nthreads = 1;
   if (kind == SchedulerKind::distributed) nthreads = static_cast<unsigned>(cluster->workers());
   PlanOptions plan_options = d.plan;

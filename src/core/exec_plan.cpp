@@ -282,6 +282,11 @@ ExecPlan build_plan(std::span<const TaskRef> roots, const Graph* graph, const Pl
         for (std::uint32_t i = dep_offsets[id]; i < dep_offsets[id + 1]; ++i) users[fill[deps[i]]++] = id;
       for (std::uint32_t id = 0; id < n; ++id) {
         if (!inlinable(id)) continue;
+        // A partitioned collective step reads each part where its task ran,
+        // so a part stays a unit of its own (inlined, every rank would make it).
+        if (std::any_of(users.begin() + user_offsets[id], users.begin() + user_offsets[id + 1],
+                        [&](std::uint32_t u) { return task_of(u)->partitioned_inputs() > 0; }))
+          continue;
         Program inner = program(id);
         for (std::uint32_t i = user_offsets[id]; i < user_offsets[id + 1]; ++i)
           if (i == user_offsets[id] || users[i] != users[i - 1]) program(users[i]).substitute(id, inner);

@@ -5,6 +5,7 @@
 
 #include "client_impl.hpp"
 #include "unit.hpp"
+#include "worker_plugins.hpp"
 #include "weft/error.hpp"
 
 namespace weft {
@@ -105,6 +106,7 @@ void retire_workers(ClientImpl& impl, const std::vector<int>& ranks) { impl.reti
 void replicate(ClientImpl& impl, std::span<const FutureStatePtr> states, int n) {
   impl.replicate(states, static_cast<std::uint32_t>(std::max(n, 1)));
 }
+void rebalance(ClientImpl& impl, std::span<const FutureStatePtr> states, bool all) { impl.rebalance(states, all); }
 
 // --- ClientImpl, client thread ----------------------------------------------
 
@@ -152,13 +154,14 @@ ClientImpl::~ClientImpl() {
     }
     changed_.notify_all();
     local_thread_.join();
+    dist::teardown_local_plugins();  // the local worker ends with its client
   }
   if (comm_thread_.joinable()) shutdown(0);
 }
 
 void ClientImpl::throw_terminated() const {
   if (cluster_error_) std::rethrow_exception(cluster_error_);
-  throw RuntimeError("terminated", "the job is stopping (SIGTERM or SIGINT): pending results are abandoned");
+  throw RuntimeError("terminated", "the job is draining (" + drain_reason_ + "): pending results are abandoned");
 }
 
 void ClientImpl::post(Request r) {
@@ -437,26 +440,41 @@ std::vector<Value> ClientImpl::run_on_workers(const Task& task) {
     out.push_back(run_task(task, {}));
     return out;
   }
-  Request r(Request::Kind::run);
-  dist::encode_unit(task, r.wire);
-  std::uint32_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_run_++;
-    runs_[id].results.resize(static_cast<std::size_t>(nworkers_));
-    r.task = id;
-    post(std::move(r));
-  }
-  wait_until([&] { return runs_[id].answered == nworkers_; });
-  std::lock_guard lock(mutex_);
-  RunCall call = std::move(runs_[id]);
-  runs_.erase(id);
-  for (std::size_t w = 0; w < call.errors.size(); ++w)
+  std::vector<std::byte> wire;
+  dist::encode_unit(task, wire);
+  RunCall call = run_everywhere(std::move(wire), std::nullopt);
+  std::vector<Value> results;
+  for (std::size_t w = 0; w < call.asked.size(); ++w) {
+    if (call.asked[w] != RunCall::Asked::answered) continue;
     if (!call.errors[w].first.empty())
       throw TaskError(task.key().str(), call.errors[w].second + " (on worker rank " + std::to_string(w + 1) + ")",
                       std::make_exception_ptr(RemoteError(call.errors[w].first, call.errors[w].second,
                                                           static_cast<int>(w + 1))));
-  return std::move(call.results);
+    results.push_back(std::move(call.results[w]));
+  }
+  return results;
+}
+
+ClientImpl::RunCall ClientImpl::run_everywhere(std::vector<std::byte> wire, std::optional<std::string> plugin) {
+  Request r(Request::Kind::run);
+  r.wire = std::move(wire);
+  r.plugin = std::move(plugin);
+  std::uint32_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_run_++;
+    RunCall& call = runs_[id];
+    call.asked.resize(static_cast<std::size_t>(nworkers_), RunCall::Asked::no);
+    call.results.resize(static_cast<std::size_t>(nworkers_));
+    call.errors.resize(static_cast<std::size_t>(nworkers_));
+    r.task = id;
+    post(std::move(r));
+  }
+  wait_until([&] { return runs_[id].waiting == 0; });
+  std::lock_guard lock(mutex_);
+  RunCall call = std::move(runs_[id]);
+  runs_.erase(id);
+  return call;
 }
 
 void ClientImpl::call_on_comm_thread(std::function<void()> fn) {
@@ -550,6 +568,9 @@ void ClientImpl::restart() {
 void ClientImpl::retire_workers(const std::vector<int>& ranks) {
   std::vector<dist::WorkerId> workers;
   for (int rank : ranks) {
+    if (!distributed())
+      throw ValueError("bad-worker", "cannot retire worker rank " + std::to_string(rank) +
+                                         ": there are no worker ranks (tasks run on this process's threads)");
     if (rank < 1 || rank > nworkers_)
       throw ValueError("bad-worker", "worker rank " + std::to_string(rank) +
                                          " does not exist: the workers are ranks 1 to " + std::to_string(nworkers_));
@@ -564,21 +585,43 @@ void ClientImpl::retire_workers(const std::vector<int>& ranks) {
   wait_until([this] { return moves_done_; });
 }
 
-void ClientImpl::replicate(std::span<const FutureStatePtr> states, std::uint32_t n) {
-  if (!distributed()) return;  // one process holds every result once
+std::vector<dist::TaskId> ClientImpl::finished_ids(std::span<const FutureStatePtr> states) {
   wait_until([&] {
     return std::none_of(states.begin(), states.end(),
                         [](const FutureStatePtr& s) { return s->status == FutureStatus::pending; });
   });
   std::vector<dist::TaskId> ids;
-  {
-    std::lock_guard lock(mutex_);
-    for (const FutureStatePtr& s : states)
-      if (s->status == FutureStatus::finished && s->id != dist::kNoTask) ids.push_back(s->id);
-  }
+  std::lock_guard lock(mutex_);
+  for (const FutureStatePtr& s : states)
+    if (s->status == FutureStatus::finished && s->id != dist::kNoTask) ids.push_back(s->id);
+  return ids;
+}
+
+void ClientImpl::replicate(std::span<const FutureStatePtr> states, std::uint32_t n) {
+  if (!distributed()) return;  // one process holds every result once
+  const std::vector<dist::TaskId> ids = finished_ids(states);
   call_on_comm_thread([&] {
     for (dist::TaskId id : ids)
       if (state_->state(id) == dist::TaskState::memory) state_->replicate(id, n);
+    finish_moves();
+  });
+  wait_until([this] { return moves_done_; });
+}
+
+void ClientImpl::rebalance(std::span<const FutureStatePtr> states, bool all) {
+  if (!distributed()) return;  // one process holds every result
+  std::vector<dist::TaskId> ids = finished_ids(states);
+  call_on_comm_thread([&] {
+    if (all) {
+      ids.clear();
+      for (dist::TaskId id = 0; id < records_.size(); ++id)
+        if (state_->state(id) == dist::TaskState::memory && !records_[id].broadcast) ids.push_back(id);
+    } else {
+      std::erase_if(ids, [this](dist::TaskId id) {
+        return state_->state(id) != dist::TaskState::memory || records_[id].broadcast;
+      });
+    }
+    state_->rebalance(ids);
     finish_moves();
   });
   wait_until([this] { return moves_done_; });

@@ -90,13 +90,16 @@ class ClientImpl {
   std::map<std::string, std::vector<int>> who_has(std::span<const FutureStatePtr> states);
   std::map<int, std::vector<std::string>> has_what();
   SchedulerInfo scheduler_info();
-  /// Client::restart, retire_workers, replicate: each returns once the
-  /// results it moves are where they go.
+  /// Client::restart, retire_workers, replicate, rebalance: each returns
+  /// once the results it moves are where they go.
   void restart();
   void retire_workers(const std::vector<int>& ranks);
   void replicate(std::span<const FutureStatePtr> states, std::uint32_t n);
+  /// `all`: every result on the cluster (broadcast data excepted: it is on
+  /// every worker already), else the states' results.
+  void rebalance(std::span<const FutureStatePtr> states, bool all);
   /// Blocks until `done()` (checked under mutex_); RuntimeError "terminated"
-  /// when the job is being stopped by a signal, the cluster's error (a
+  /// once the job drains (a stop signal, a worker's --lifetime), the cluster's error (a
   /// worker's MemoryError) once one happened.
   template <class Done>
   void wait_until(Done done) {
@@ -112,11 +115,20 @@ class ClientImpl {
   /// tasks and returns the roots' values. `callbacks` hear task_finish for each
   /// unit (thread = the worker's index), from rank 0's comm thread.
   std::vector<Value> compute_plan(const ExecPlan& plan, const std::vector<CallbackPtr>& callbacks);
-  /// Rank 0's side of the shutdown: workers get `status`, the comm thread stops.
-  void shutdown(int status);
+  /// Rank 0's side of the shutdown: workers get `status`, the comm thread
+  /// stops. After a drain began, the stop waits for its end and carries the
+  /// drain's status instead; returns the status the workers got.
+  int shutdown(int status);
   /// A Lock/Queue/... call (coordinate.cpp), from any thread but the comm
   /// thread: rank 0's comm thread answers it, or the local coordinator.
   std::optional<Value> coordinate(CoordRequest request);
+  /// Client::register_worker_plugin / unregister_worker_plugin
+  /// (worker_plugins.cpp): on every worker, or the local one.
+  void register_worker_plugin(const std::string& name, const Task& factory);
+  void unregister_worker_plugin(const std::string& name);
+  /// A live future of this client holds the result of `key`: locally, a unit
+  /// of that key only copies it (FutureTask), which plugins do not hear of.
+  bool holds_result(const Key& key);
   /// The scheduler keeps the future's task until it finished (fire_and_forget).
   void fire_and_forget(FutureStatePtr state);
 
@@ -156,9 +168,13 @@ class ClientImpl {
     std::vector<FutureStatePtr> futures;   ///< scatter: one per value
     ScatterOptions scatter;
     std::vector<std::byte> wire;           ///< run
+    std::optional<std::string> plugin;     ///< run: Op::plugin under this name instead of Op::run
     int status = 0;                        ///< stop
     std::function<void()> call;            ///< call: runs on the comm thread (queries)
   };
+  /// replicate, rebalance: waits for `states` to be done and returns the ids
+  /// of those that finished (client thread).
+  std::vector<dist::TaskId> finished_ids(std::span<const FutureStatePtr> states);
   /// Runs `fn` on the comm thread and waits for it (who_has, has_what).
   void call_on_comm_thread(std::function<void()> fn);
   void post(Request r);  // mutex_ held
@@ -188,9 +204,17 @@ class ClientImpl {
   void check_workers();
   void remove_worker(dist::WorkerId w, const std::string& reason);
   void request_gather(dist::TaskId task);
-  // After acquires were sent or answered: once none is left, the retiring
-  // workers are removed and the client's waits for moves end.
+  // After acquires were sent or answered, or a worker removed: once none is
+  // left, the retiring workers are removed and the client's waits for moves end.
   void finish_moves();
+  // The walltime drain (docs/architecture.md, "Walltime"): workers start no
+  // new task, the client's waits fail; once every worker has answered
+  // drained (its running tasks ended, or the grace passed) the final state
+  // line is written and a stop the client asked for meanwhile is sent.
+  void start_drain(std::int32_t status, std::string reason);
+  void drain_on_signal();
+  void progress_drain();
+  void send_stop(std::int32_t status);
   /// The error of a task that erred because `cause` lost its worker.
   std::exception_ptr lost_error(dist::TaskId cause, const dist::LostTask& lost) const;
   // Coordination (coordinate.cpp): serve a request of `rank`, answer timed-out
@@ -214,10 +238,15 @@ class ClientImpl {
     std::vector<std::pair<std::string, double>> needs;
   };
   struct RunCall {
+    enum class Asked : std::uint8_t { no, waiting, answered };  // per worker; removed ones are not waited for
+    std::vector<Asked> asked;
     std::vector<Value> results;
     std::vector<std::pair<std::string, std::string>> errors;
-    int answered = 0;
+    int waiting = -1;  ///< workers asked that have not answered; -1 until sent
   };
+  /// Sends `wire` to every worker still in the cluster (as Op::plugin named
+  /// `plugin` when given, else Op::run) and waits for their answers.
+  RunCall run_everywhere(std::vector<std::byte> wire, std::optional<std::string> plugin);
 
   // Shared, guarded by mutex_.
   std::deque<Request> requests_;
@@ -226,6 +255,7 @@ class ClientImpl {
   std::unordered_map<std::uint32_t, RunCall> runs_;
   std::uint32_t next_run_ = 0;
   bool terminated_ = false;
+  std::string drain_reason_;  ///< why the job drains (the terminated error's text)
   std::unordered_map<std::uint64_t, dist::CoordReply> coord_answers_;  ///< rank 0's calls, answered
   std::uint64_t next_coord_request_ = 0;
   std::exception_ptr cluster_error_;  ///< fails every wait once set
@@ -243,6 +273,20 @@ class ClientImpl {
   std::vector<std::map<std::string, double>> worker_resources_;  // per worker, from its hello
   std::vector<std::chrono::steady_clock::time_point> last_heard_;  // per worker; idle ones count as heard
   double worker_ttl_ = 0;                                  // seconds; distributed.scheduler.worker-ttl
+  double drain_grace_ = 0;                                 // seconds; distributed.worker.lifetime-grace
+  struct Drain {
+    std::int32_t status = 0;           // every rank's exit status
+    std::string reason;
+    std::vector<bool> answered;        // per worker: drained came
+    std::uint32_t abandoned = 0;       // tasks still running after the grace
+    std::size_t unfinished = 0;        // tasks waiting, queued or processing when it began
+    std::size_t ended = 0;             // done or erred answers since
+    bool finished = false;             // the final state line is written
+    bool stop_requested = false;       // the client's stop waits for the end
+  };
+  std::optional<Drain> drain_;
+  std::uint64_t tasks_done_ = 0;       // done answers so far, for the drain's line
+  std::int32_t stop_status_ = 0;       // what stop carried (shutdown returns it)
   std::unordered_map<dist::TaskId, dist::WorkerId> gathering_;  // gathers sent, not yet answered
   std::vector<dist::TaskId> gather_later_;                 // gathers of results being computed again
   std::vector<dist::WorkerId> retiring_;                   // retire_workers: removed once their results moved

@@ -15,13 +15,13 @@ std::string quoted(const std::string& kind, const std::string& name) { return ki
 }  // namespace
 
 void CoordinationState::answer(const CoordCaller& caller, Value value) {
-  replies_.push_back(CoordReply{caller, CoordReply::Status::ok, std::move(value), {}, {}});
+  replies_.push_back(CoordReply{caller, CoordReply::Status::ok, std::move(value), {}, {}, false, {}});
 }
 
 void CoordinationState::park(Waiters& list, const CoordCaller& caller, const CoordRequest& request, TimePoint now,
                              Value value) {
   if (request.timeout && *request.timeout <= 0) {
-    replies_.push_back(CoordReply{caller, CoordReply::Status::timed_out, {}, {}, {}});
+    replies_.push_back(CoordReply{caller, CoordReply::Status::timed_out, {}, {}, {}, false, {}});
     return;
   }
   TimePoint deadline = TimePoint::max();
@@ -30,7 +30,8 @@ void CoordinationState::park(Waiters& list, const CoordCaller& caller, const Coo
     // A timeout too long to add is no timeout.
     if (wait < TimePoint::max() - now) deadline = now + wait;
   }
-  list.push_back(Waiter{caller, deadline, request.owner, std::move(value)});
+  const bool batch = request.op == CoordOp::queue_get_batch;
+  list.push_back(Waiter{caller, deadline, request.owner, std::move(value), batch ? request.count : 1, batch});
   if (deadline == TimePoint::max()) ++without_deadline_;
   else deadlines_.emplace(deadline, caller, &list);
 }
@@ -47,11 +48,49 @@ void CoordinationState::expire(TimePoint now) {
   while (!deadlines_.empty() && std::get<0>(*deadlines_.begin()) <= now) {
     auto [deadline, caller, list] = *deadlines_.begin();
     deadlines_.erase(deadlines_.begin());
-    // Leaving never unblocks the others: a list holds waiters only while
-    // its object is full (leases, queue puts) or empty (gets, unset events).
     list->erase(std::find_if(list->begin(), list->end(), [&](const Waiter& w) { return w.caller == caller; }));
-    replies_.push_back(CoordReply{caller, CoordReply::Status::timed_out, {}, {}, {}});
+    replies_.push_back(CoordReply{caller, CoordReply::Status::timed_out, {}, {}, {}, false, {}});
+    // Leaving unblocks nobody, as a list holds waiters only while its object
+    // is full (leases, queue puts) or empty (unset variables and events) ...
+    // except a queue's getters: the next may want fewer items than the one that left.
+    for (auto& [name, q] : queues_)
+      if (&q.getters == list) serve_queue(q);
   }
+}
+
+void CoordinationState::remove_rank(int rank) {
+  auto drop = [&](Waiters& list) {
+    for (auto w = list.begin(); w != list.end();) {
+      if (w->caller.rank != rank) {
+        ++w;
+        continue;
+      }
+      if (w->deadline == TimePoint::max()) --without_deadline_;
+      else deadlines_.erase({w->deadline, w->caller, &list});
+      w = list.erase(w);
+    }
+  };
+  for (auto* objects : {&locks_, &semaphores_}) {
+    for (auto& [name, l] : *objects) {
+      drop(l.waiting);
+      for (auto h = l.by_holder.begin(); h != l.by_holder.end();) {
+        if (h->first.first == rank) {
+          l.held -= h->second;
+          h = l.by_holder.erase(h);
+        } else {
+          ++h;
+        }
+      }
+      grant_waiters(l);
+    }
+  }
+  for (auto& [name, q] : queues_) {
+    drop(q.getters);
+    drop(q.putters);
+    serve_queue(q);
+  }
+  for (auto& [name, v] : variables_) drop(v.getters);
+  for (auto& [name, e] : events_) drop(e.waiting);
 }
 
 CoordinationState::TimePoint CoordinationState::next_deadline() const noexcept {
@@ -115,12 +154,9 @@ void CoordinationState::grant_waiters(Leases& l) {
 }
 
 void CoordinationState::queue_put(QueueState& q, const CoordCaller& caller, CoordRequest& request, TimePoint now) {
-  if (!q.getters.empty()) {
-    // Only an empty queue has getters: the item goes straight to the oldest.
-    answer(unpark_front(q.getters).caller, std::move(request.value));
-    answer(caller);
-  } else if ((q.maxsize == 0 || q.items.size() < q.maxsize) && q.putters.empty()) {
+  if ((q.maxsize == 0 || q.items.size() < q.maxsize) && q.putters.empty()) {
     q.items.push_back(std::move(request.value));
+    serve_queue(q);  // a waiting getter hears first
     answer(caller);
   } else {
     park(q.putters, caller, request, now, std::move(request.value));
@@ -129,16 +165,49 @@ void CoordinationState::queue_put(QueueState& q, const CoordCaller& caller, Coor
 
 void CoordinationState::queue_get(QueueState& q, const CoordCaller& caller, const CoordRequest& request,
                                   TimePoint now) {
-  if (q.items.empty()) {
-    park(q.getters, caller, request, now);
+  const bool batch = request.op == CoordOp::queue_get_batch;
+  if (batch && request.count == 0) {  // Dask's batch=True: what is there, without waiting
+    hand_items(q, caller, static_cast<std::uint32_t>(q.items.size()), true);
+  } else {
+    const std::uint32_t count = batch ? request.count : 1;
+    if (q.maxsize != 0 && count > q.maxsize)
+      throw ValueError("queue-batch", quoted("Queue", request.name) + " holds at most " + std::to_string(q.maxsize) +
+                                          " items: a batch of " + std::to_string(count) + " would wait for ever");
+    // Earlier getters go first.
+    if (!q.getters.empty() || q.items.size() < count) {
+      park(q.getters, caller, request, now);
+      return;
+    }
+    hand_items(q, caller, count, batch);
+  }
+  serve_queue(q);
+}
+
+void CoordinationState::hand_items(QueueState& q, const CoordCaller& caller, std::uint32_t count, bool batch) {
+  if (!batch) {
+    answer(caller, std::move(q.items.front()));
+    q.items.pop_front();
     return;
   }
-  answer(caller, std::move(q.items.front()));
-  q.items.pop_front();
-  if (!q.putters.empty()) {
-    Waiter w = unpark_front(q.putters);
-    q.items.push_back(std::move(w.value));
-    answer(w.caller);
+  CoordReply reply{caller, CoordReply::Status::ok, {}, {}, {}, true, {}};
+  reply.items.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    reply.items.push_back(std::move(q.items.front()));
+    q.items.pop_front();
+  }
+  replies_.push_back(std::move(reply));
+}
+
+void CoordinationState::serve_queue(QueueState& q) {
+  while (true) {
+    while (!q.putters.empty() && (q.maxsize == 0 || q.items.size() < q.maxsize)) {
+      Waiter w = unpark_front(q.putters);
+      q.items.push_back(std::move(w.value));
+      answer(w.caller);
+    }
+    if (q.getters.empty() || q.items.size() < q.getters.front().count) return;
+    Waiter g = unpark_front(q.getters);
+    hand_items(q, g.caller, g.count, g.batch);
   }
 }
 
@@ -152,12 +221,13 @@ void CoordinationState::handle(const CoordCaller& caller, CoordRequest request, 
     case CoordOp::semaphore_value: answer(caller, Value::of(std::uint64_t{leases(request).held})); break;
     case CoordOp::queue_put:
     case CoordOp::queue_get:
+    case CoordOp::queue_get_batch:
     case CoordOp::queue_size: {
       auto it = queues_.find(request.name);
       if (it == queues_.end()) it = queues_.emplace(request.name, QueueState{request.limit, {}, {}, {}}).first;
       QueueState& q = it->second;
       if (request.op == CoordOp::queue_put) queue_put(q, caller, request, now);
-      else if (request.op == CoordOp::queue_get) queue_get(q, caller, request, now);
+      else if (request.op != CoordOp::queue_size) queue_get(q, caller, request, now);
       else answer(caller, Value::of(std::uint64_t{q.items.size()}));
       break;
     }
@@ -238,6 +308,7 @@ void write_coord_request(BatchWriter& w, std::uint64_t request_id, CoordRequest 
   w.string(request.name);
   w.put(request.owner);
   w.put(request.limit);
+  w.put(request.count);
   w.put<std::uint8_t>(request.override_existing ? 1 : 0);
   w.put(request.timeout.value_or(-1.0));
   w.put<std::uint8_t>(request.value.has_value() ? 1 : 0);
@@ -257,6 +328,7 @@ CoordRequest read_coord_request(BatchReader& in, std::uint64_t& request_id) {
   r.name = in.string();
   r.owner = in.get<std::uint64_t>();
   r.limit = in.get<std::uint32_t>();
+  r.count = in.get<std::uint32_t>();
   r.override_existing = in.get<std::uint8_t>() != 0;
   if (auto timeout = in.get<double>(); timeout >= 0) r.timeout = timeout;
   if (in.get<std::uint8_t>() != 0) r.value = in.value();
@@ -264,12 +336,25 @@ CoordRequest read_coord_request(BatchReader& in, std::uint64_t& request_id) {
 }
 
 void write_coord_reply(BatchWriter& w, CoordReply reply) {
+  for (const Value& item : reply.items) {
+    if (item.type()->serializable()) continue;
+    reply = failed_coord_reply(reply.caller, TypeError("not-serializable", "a queue item is a '" + item.type_name() +
+                                                                               "', which cannot be sent to a worker rank"));
+    break;
+  }
   w.op(Op::coord_reply);
   w.put(reply.caller.request);
   w.put(static_cast<std::uint8_t>(reply.status));
   if (reply.status == CoordReply::Status::failed) {
     w.string(reply.error_id);
     w.string(reply.error_text);
+  } else if (reply.batch) {
+    w.put<std::uint8_t>(2);
+    w.put(static_cast<std::uint32_t>(reply.items.size()));
+    for (Value& item : reply.items) {
+      auto value = std::make_shared<Value>(std::move(item));
+      w.value(*value, value);
+    }
   } else if (reply.status == CoordReply::Status::ok) {
     w.put<std::uint8_t>(reply.value.has_value() ? 1 : 0);
     if (reply.value.has_value()) {
@@ -289,15 +374,25 @@ CoordReply read_coord_reply(BatchReader& in) {
   if (r.status == CoordReply::Status::failed) {
     r.error_id = in.string();
     r.error_text = in.string();
-  } else if (r.status == CoordReply::Status::ok && in.get<std::uint8_t>() != 0) {
-    r.value = in.value();
+  } else if (r.status == CoordReply::Status::ok) {
+    // 0: no value, 1: a value, 2: a batch of items.
+    auto form = in.get<std::uint8_t>();
+    if (form == 1) {
+      r.value = in.value();
+    } else if (form == 2) {
+      r.batch = true;
+      auto n = in.get<std::uint32_t>();
+      for (std::uint32_t i = 0; i < n; ++i) r.items.push_back(in.value());
+    }
   }
   return r;
 }
 
 std::optional<Value> open_coord_reply(CoordReply reply) {
   switch (reply.status) {
-    case CoordReply::Status::ok: return std::move(reply.value);
+    case CoordReply::Status::ok:
+      if (reply.batch) return Value::of(detail::CoordItems(std::move(reply.items)));
+      return std::move(reply.value);
     case CoordReply::Status::timed_out: return std::nullopt;
     case CoordReply::Status::failed: break;
   }
@@ -310,7 +405,7 @@ std::optional<Value> open_coord_reply(CoordReply reply) {
 }
 
 CoordReply failed_coord_reply(const CoordCaller& caller, const Error& e) {
-  return CoordReply{caller, CoordReply::Status::failed, {}, e.id(), e.text()};
+  return CoordReply{caller, CoordReply::Status::failed, {}, e.id(), e.text(), false, {}};
 }
 
 }  // namespace weft::dist

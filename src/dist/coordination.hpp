@@ -14,8 +14,17 @@
 // tells the driver when to call it, so nobody polls.
 //
 // Errors (release of a lease not held, a dataset published twice, a missing
-// dataset, inconsistent max_leases) are thrown by handle() at once, as
-// weft::Error; the driver passes them to the caller.
+// dataset, inconsistent max_leases, a batch larger than its queue) are thrown
+// by handle() at once, as weft::Error; the driver passes them to the caller.
+//
+// A queue's getters wait in arrival order for as many items as each asks
+// (one, or a batch of n): the oldest is served as soon as the queue holds
+// enough, so a queue holds items while getters wait only when the oldest
+// wants more than it has.
+//
+// remove_rank(rank) forgets a worker rank that was removed: its parked
+// requests, and the leases its holders had, which go to the next waiters
+// (Dask's lease timeouts, here at the moment rank 0 gives up on the worker).
 //
 // The wire form of requests and replies (the coord / coord_reply operations of
 // protocol.hpp) is at the end.
@@ -49,9 +58,11 @@ struct CoordReply {
   enum class Status : std::uint8_t { ok, timed_out, failed };
   CoordCaller caller;
   Status status = Status::ok;
-  Value value;             ///< ok: the answer (empty for operations returning nothing)
+  Value value;             ///< ok: the answer (empty for operations returning nothing, or a batch)
   std::string error_id;    ///< failed: "<kind>.<id>" of the weft::Error
   std::string error_text;  ///< failed: its text
+  bool batch = false;       ///< ok: the answer is `items` (Queue::get_batch)
+  std::vector<Value> items;
 };
 
 class CoordinationState {
@@ -69,6 +80,10 @@ class CoordinationState {
   void take_replies(std::vector<CoordReply>& out);
   /// Parked requests, of every object.
   std::size_t waiting() const noexcept { return deadlines_.size() + without_deadline_; }
+  /// Worker rank `rank` was removed: its parked requests are dropped (a
+  /// parked put's item with it) and its Lock and Semaphore leases released
+  /// to the next waiters.
+  void remove_rank(int rank);
 
  private:
   struct Waiter {
@@ -76,6 +91,8 @@ class CoordinationState {
     TimePoint deadline;        ///< TimePoint::max(): none
     std::uint64_t owner = 0;   ///< lease acquires
     Value value;               ///< parked puts
+    std::uint32_t count = 1;   ///< queue gets: items it waits for
+    bool batch = false;        ///< queue gets: answered with a list (get_batch)
   };
   using Waiters = std::deque<Waiter>;
   struct Leases {
@@ -110,6 +127,11 @@ class CoordinationState {
   void grant_waiters(Leases& l);
   void queue_put(QueueState& q, const CoordCaller& caller, detail::CoordRequest& request, TimePoint now);
   void queue_get(QueueState& q, const CoordCaller& caller, const detail::CoordRequest& request, TimePoint now);
+  /// Hands `count` items to a getter (a batch as a list).
+  void hand_items(QueueState& q, const CoordCaller& caller, std::uint32_t count, bool batch);
+  /// Moves parked puts into the room there is, then serves the oldest getters
+  /// while the queue holds what they wait for.
+  void serve_queue(QueueState& q);
 
   std::map<std::string, Leases> locks_;
   std::map<std::string, Leases> semaphores_;

@@ -31,11 +31,15 @@ void install_stop_signals() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
 }
 
 int stop_signal() noexcept { return received_signal; }
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
 }  // namespace dist
 
 namespace {
@@ -53,8 +57,11 @@ struct Runtime {
   dist::WorkerOptions worker_options;
 };
 
+// Never destroyed: std::exit while MPI runs (a task or fn calling exit) must
+// not run ~Transport, a collective that would wait for the other ranks
+// forever; the process leaves without MPI_Finalize and mpirun ends the job.
 Runtime& runtime() {
-  static Runtime r;
+  static Runtime& r = *new Runtime;
   return r;
 }
 
@@ -180,10 +187,12 @@ int finalize(int status) {
   Runtime& rt = runtime();
   if (!rt.started) return status;
   rt.client.reset();
-  if (rt.client_impl && rt.client_impl->distributed()) rt.client_impl->shutdown(status);
+  // A drain decides every rank's status (128 + signal, or 124 for a lifetime).
+  if (rt.client_impl && rt.client_impl->distributed()) status = rt.client_impl->shutdown(status);
   rt.client_impl.reset();
   rt.worker_transport.reset();
   if (rt.workers != MPI_COMM_NULL) MPI_Comm_free(&rt.workers);
+  dist::teardown_preloads();
   if (rt.mpi) MPI_Finalize();
   config::clear_cli();
   rt = Runtime{};
@@ -208,6 +217,7 @@ int main(int& argc, char**& argv, const std::function<int(Client&)>& fn) {
     // Every rank reads the same flags and configuration, so every rank fails
     // alike; rank 0 (or a process without MPI) says why.
     if (runtime().rank == 0) std::fprintf(stderr, "weft: error: %s\n", e.what());
+    dist::teardown_preloads();  // the libraries set up before the failure
     if (runtime().mpi) MPI_Finalize();
     runtime() = Runtime{};
     return 1;
@@ -223,7 +233,9 @@ int main(int& argc, char**& argv, const std::function<int(Client&)>& fn) {
       std::fprintf(stderr, "weft: error: an exception that is not a std::exception escaped the client\n");
       status = 1;
     }
-    if (int sig = dist::stop_signal(); sig != 0) {
+    // Distributed, the signal drains the job (finalize); in one process it
+    // just ends it.
+    if (int sig = dist::stop_signal(); sig != 0 && !detail::distributed_client()) {
       std::fprintf(stderr, "weft: stopped by signal %d (%s)\n", sig, strsignal(sig));
       status = 128 + sig;
     }

@@ -403,6 +403,14 @@ void write_scheduler_file(const std::string& path, const nlohmann::json& info) {
                                       "scheduler file");
 }
 
+namespace {
+// The weft_teardown of each library load_preloads set up, in load order.
+std::vector<void (*)()>& preload_teardowns() {
+  static std::vector<void (*)()> teardowns;
+  return teardowns;
+}
+}  // namespace
+
 void load_preloads(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) {
     void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
@@ -412,13 +420,21 @@ void load_preloads(const std::vector<std::string>& paths) {
     }
     // Searches this library and its dependencies only, not every library
     // loaded so far, so an earlier preload's weft_setup is not run again.
-    void* setup = dlsym(library, "weft_setup");
-    if (!setup) continue;
-    const int status = reinterpret_cast<int (*)()>(setup)();
-    if (status != 0)
-      throw ConfigError("preload-setup-failed",
-                        "weft_setup() of preload '" + path + "' returned " + std::to_string(status));
+    if (void* setup = dlsym(library, "weft_setup")) {
+      const int status = reinterpret_cast<int (*)()>(setup)();
+      if (status != 0)
+        throw ConfigError("preload-setup-failed",
+                          "weft_setup() of preload '" + path + "' returned " + std::to_string(status));
+    }
+    if (void* teardown = dlsym(library, "weft_teardown"))
+      preload_teardowns().push_back(reinterpret_cast<void (*)()>(teardown));
   }
+}
+
+void teardown_preloads() {
+  std::vector<void (*)()> teardowns = std::move(preload_teardowns());
+  preload_teardowns().clear();
+  for (auto it = teardowns.rbegin(); it != teardowns.rend(); ++it) (*it)();
 }
 
 }  // namespace weft::dist

@@ -111,5 +111,9 @@ void write_scheduler_file(const std::string& path, const nlohmann::json& info);
 /// "preload-setup-failed" naming the path and the status when weft_setup
 /// returns non-zero (the libraries before it stay loaded).
 void load_preloads(const std::vector<std::string>& paths);
+/// Calls `extern "C" void weft_teardown(void)` of each library load_preloads
+/// set up (weft_setup returned 0, or it has none), the last loaded first,
+/// once: weft::finalize does, on every rank, before MPI_Finalize.
+void teardown_preloads();
 
 }  // namespace weft::dist

@@ -15,21 +15,32 @@
 //               as {index, local(u8)} pairs: see UnitProgram; the values its
 //               constant tasks name, zero-copy: task_wire's attachments)
 //     collective  as compute: every worker gets it, and runs it together
-//               once all have their inputs (weft/collective.hpp)
+//               once all have their inputs (weft/collective.hpp); of a
+//               partitioned step's parts, each worker reads only those whose
+//               holder is itself (the holder is the part's owner)
 //     free      task
 //     steal     task
 //     gather    task          (send the value to rank 0)
 //     store     task, value   (keep it as this worker's result: Client::scatter)
 //     run       request, unit (run once on this worker now: Client::run)
+//     plugin    request, name(str), unit  (the unit makes a WorkerPlugin: set it
+//               up and keep it as `name`; an empty unit removes the plugin
+//               `name`. Answered by ran: true / whether it had one, or the
+//               setup's error as id and text: worker_plugins.hpp)
 //     stop      status(i32)
 //     acquire   task, holder  (fetch its value from worker `holder` and keep it:
 //               Client::replicate, retire_workers; answered by acquired)
+//     drain     grace(f64)    (start no new task; answer drained once the
+//               running ones ended, or after grace seconds: the walltime drain)
 //   worker -> scheduler
 //     hello     nthreads      (once, at start-up)
 //     done      task, nbytes(u64)
 //     erred     task, key(str), type(str), message(str)
 //     released  task          (dropped before it ran: answer to free)
 //     acquired  task, ok(u8)  (answer to acquire; 0: the holder did not have it)
+//     drain     status(i32), reason(str)  (its --lifetime passed or it got a
+//               stop signal: rank 0 drains the job, which exits with status)
+//     drained   abandoned     (answer to drain: tasks still running after the grace)
 //     stolen    task, given_up(u8)
 //     ran       request, ok(u8), value | type(str), message(str)
 //     heartbeat memory, peak_memory, memory_limit, managed_bytes,
@@ -73,6 +84,8 @@ enum class Op : std::uint8_t {
   heartbeat, terminating,
   coord, coord_reply,
   acquire, acquired,
+  drain, drained,
+  plugin,
   end_,  ///< not an operation: one past the last (new ones go above)
 };
 

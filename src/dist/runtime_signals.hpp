@@ -1,13 +1,24 @@
-// SIGTERM / SIGINT during a distributed run: the handler only records the
-// signal (async-signal-safe); rank 0's comm thread reads it and stops the
-// client's waits, workers carry on until rank 0 tells them to stop.
+// Stop signals during a distributed run (docs/architecture.md, "Walltime"):
+// the handler only records the signal (async-signal-safe). Rank 0's comm
+// thread, or a worker's comm thread that asks rank 0, turns it into the
+// job's drain; every rank then exits with 128 + the signal.
 #pragma once
+
+#include <string>
 
 namespace weft::dist {
 
-/// Installs the handlers (weft::init on a launched run).
+/// Installs the handlers of SIGTERM, SIGINT and SIGUSR1 (weft::init on a
+/// launched run). SIGUSR1 because Open MPI's mpirun forwards it to every rank
+/// and lets the job go on, while its SIGTERM aborts the job within a second.
 void install_stop_signals();
-/// The signal received (SIGTERM, SIGINT), or 0.
+/// The signal received (SIGTERM, SIGINT, SIGUSR1), or 0.
 int stop_signal() noexcept;
+/// "SIGTERM" for SIGTERM, for messages.
+std::string signal_name(int sig);
+
+/// The exit status of a job drained because a worker's --lifetime passed
+/// (as timeout(1) exits when its time is up).
+inline constexpr int kLifetimeStatus = 124;
 
 }  // namespace weft::dist

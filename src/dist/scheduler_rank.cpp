@@ -46,10 +46,11 @@ ClientImpl::ClientImpl(std::unique_ptr<dist::Transport> transport, dist::Schedul
   for (std::uint32_t n : nthreads) state_->add_worker(n);
   last_heard_.assign(static_cast<std::size_t>(nworkers_), std::chrono::steady_clock::now());
   worker_ttl_ = config::get_seconds("distributed.scheduler.worker-ttl");
+  drain_grace_ = config::get_seconds("distributed.worker.lifetime-grace");
   comm_thread_ = std::thread([this] { comm_loop(); });
 }
 
-void ClientImpl::shutdown(int status) {
+int ClientImpl::shutdown(int status) {
   {
     std::lock_guard lock(mutex_);
     Request r(Request::Kind::stop);
@@ -57,6 +58,64 @@ void ClientImpl::shutdown(int status) {
     post(std::move(r));
   }
   comm_thread_.join();
+  return stop_status_;
+}
+
+void ClientImpl::send_stop(std::int32_t status) {
+  for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
+    BatchWriter& out = to_worker(w);
+    out.op(Op::stop);
+    out.put(status);
+  }
+  stop_status_ = status;
+  stopping_ = true;
+}
+
+void ClientImpl::start_drain(std::int32_t status, std::string reason) {
+  if (drain_ || stopping_) return;
+  drain_.emplace();
+  drain_->status = status;
+  drain_->reason = reason;
+  drain_->answered.assign(static_cast<std::size_t>(nworkers_), false);
+  for (TaskId t = 0; t < records_.size(); ++t) {
+    const dist::TaskState st = state_->state(t);
+    drain_->unfinished += st == dist::TaskState::waiting || st == dist::TaskState::queued ||
+                          st == dist::TaskState::processing;
+  }
+  for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
+    if (state_->removed(w)) continue;
+    BatchWriter& out = to_worker(w);
+    out.op(Op::drain);
+    out.put(drain_grace_);
+  }
+  std::lock_guard lock(mutex_);
+  terminated_ = true;
+  drain_reason_ = std::move(reason);
+  changed_.notify_all();
+}
+
+void ClientImpl::drain_on_signal() {
+  if (const int sig = dist::stop_signal(); sig != 0) start_drain(128 + sig, dist::signal_name(sig));
+}
+
+void ClientImpl::progress_drain() {
+  if (!drain_ || drain_->finished) return;
+  for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w)
+    if (!drain_->answered[w] && !state_->removed(w)) return;
+  drain_->finished = true;
+  // Of the tasks unfinished when the drain began, those running then ended
+  // or were abandoned; the others never started (the client, unwinding, may
+  // have released them since).
+  const std::size_t gone = drain_->ended + drain_->abandoned;
+  const std::size_t not_started = drain_->unfinished - std::min(drain_->unfinished, gone);
+  std::string abandoned;
+  if (drain_->abandoned != 0)
+    abandoned = std::to_string(drain_->abandoned) + " abandoned after distributed.worker.lifetime-grace, ";
+  std::fprintf(stderr, "weft: draining: %llu tasks done, %zu not started, %s%s\n",
+               static_cast<unsigned long long>(tasks_done_), not_started, abandoned.c_str(),
+               drain_->reason.c_str());
+  std::fflush(stderr);
+  if (drain_->stop_requested) send_stop(drain_->status);
 }
 
 BatchWriter& ClientImpl::to_worker(WorkerId w) { return to_workers_[w]; }
@@ -78,14 +137,9 @@ void ClientImpl::comm_loop() {
     busy |= coord_expire();
     check_workers();
     apply_instructions();
+    drain_on_signal();
+    progress_drain();
     busy |= send_batches();
-    if (dist::stop_signal() != 0) {
-      std::lock_guard lock(mutex_);
-      if (!terminated_) {
-        terminated_ = true;
-        changed_.notify_all();
-      }
-    }
     if (!stopping_) transport_->idle(busy);
   }
   transport_->flush(on_message);
@@ -175,22 +229,31 @@ void ClientImpl::handle_requests(std::deque<Request>& requests) {
         }
         break;
       }
-      case Request::Kind::run:
+      case Request::Kind::run: {
+        // Removed (and retired) workers hear nothing more: they are not asked.
+        std::lock_guard lock(mutex_);
+        RunCall& call = runs_[static_cast<std::uint32_t>(r.task)];
+        call.waiting = 0;
         for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
+          if (state_->removed(w)) continue;
+          call.asked[w] = RunCall::Asked::waiting;
+          ++call.waiting;
           BatchWriter& out = to_worker(w);
-          out.op(Op::run);
+          out.op(r.plugin ? Op::plugin : Op::run);
           out.put(static_cast<std::uint32_t>(r.task));
+          if (r.plugin) out.string(*r.plugin);
           out.bytes(r.wire);
         }
+        changed_.notify_all();
         break;
+      }
       case Request::Kind::call: r.call(); break;
       case Request::Kind::stop:
-        for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w) {
-          BatchWriter& out = to_worker(w);
-          out.op(Op::stop);
-          out.put<std::int32_t>(r.status);
-        }
-        stopping_ = true;
+        // A signal the client saw first must still drain the job.
+        drain_on_signal();
+        if (!drain_) send_stop(r.status);
+        else if (drain_->finished) send_stop(drain_->status);
+        else drain_->stop_requested = true;
         break;
     }
   }
@@ -210,6 +273,8 @@ void ClientImpl::handle_message(dist::InMessage& m) {
           auto task = in.get<TaskId>();
           auto nbytes = in.get<std::uint64_t>();
           if (gone) break;
+          ++tasks_done_;
+          if (drain_) ++drain_->ended;
           tell_callbacks(task, worker, false);
           state_->task_finished(task, worker, nbytes);
           break;
@@ -223,6 +288,7 @@ void ClientImpl::handle_message(dist::InMessage& m) {
           rec.error_type = std::move(type);
           rec.error_message = std::move(message);
           rec.error_rank = m.source;
+          if (drain_) ++drain_->ended;
           tell_callbacks(task, worker, true);
           state_->task_erred(task, worker);
           break;
@@ -275,11 +341,14 @@ void ClientImpl::handle_message(dist::InMessage& m) {
             error.second = in.string();
           }
           std::lock_guard lock(mutex_);
-          RunCall& rc = runs_[call];
-          rc.errors.resize(static_cast<std::size_t>(nworkers_));
+          auto it = runs_.find(call);
+          // A worker removed meanwhile is no longer waited for.
+          if (it == runs_.end() || it->second.asked[worker] != RunCall::Asked::waiting) break;
+          RunCall& rc = it->second;
+          rc.asked[worker] = RunCall::Asked::answered;
           rc.results[worker] = std::move(v);
           rc.errors[worker] = std::move(error);
-          ++rc.answered;
+          --rc.waiting;
           changed_.notify_all();
           break;
         }
@@ -293,6 +362,20 @@ void ClientImpl::handle_message(dist::InMessage& m) {
         }
         case Op::heartbeat: record_heartbeat(worker, in); break;
         case Op::terminating: worker_terminating(worker, in); break;
+        case Op::drain: {
+          auto status = in.get<std::int32_t>();
+          std::string reason = in.string();
+          drain_on_signal();  // rank 0's own signal, when it has one, names the reason
+          if (!gone) start_drain(status, std::move(reason));
+          break;
+        }
+        case Op::drained: {
+          auto abandoned = in.get<std::uint32_t>();
+          if (!drain_ || gone) break;
+          drain_->answered[worker] = true;
+          drain_->abandoned += abandoned;
+          break;
+        }
         case Op::coord: {
           std::uint64_t request_id;
           detail::CoordRequest request = dist::read_coord_request(in, request_id);
@@ -470,14 +553,30 @@ void ClientImpl::remove_worker(WorkerId w, const std::string& reason) {
     }
   }
   for (TaskId task : unanswered) request_gather(task);
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, call] : runs_) {
+      if (call.asked.empty() || call.asked[w] != RunCall::Asked::waiting) continue;
+      call.asked[w] = RunCall::Asked::no;
+      --call.waiting;
+    }
+    changed_.notify_all();
+  }
+  // Leases its tasks held go to the next waiters; its waiting calls are dropped.
+  coordination_.remove_rank(static_cast<int>(w) + 1);
+  coord_route({});
+  // Moves to or from it were sent elsewhere or ended.
+  finish_moves();
 }
 
 void ClientImpl::finish_moves() {
   const bool done = state_->moves_pending() == 0;
   if (done) {
-    for (WorkerId w : retiring_)
-      if (!state_->removed(w)) remove_worker(w, "retired (Client::retire_workers)");
+    // remove_worker comes back here: take the list first.
+    std::vector<WorkerId> retired = std::move(retiring_);
     retiring_.clear();
+    for (WorkerId w : retired)
+      if (!state_->removed(w)) remove_worker(w, "retired (Client::retire_workers)");
   }
   std::lock_guard lock(mutex_);
   moves_done_ = done;

@@ -248,8 +248,14 @@ struct SchedulerState::Impl {
   std::unordered_map<TaskId, std::vector<WorkerId>> suspicious;  // removed workers it was running on
   std::unordered_map<TaskId, LostTask> lost;
   std::unordered_map<TaskId, std::vector<WorkerId>> copies;     // holders besides worker_[t] (replicate)
-  std::unordered_map<TaskId, std::vector<WorkerId>> acquiring;  // acquires sent, not answered: the targets
-  std::size_t moves = 0;                                        // their total
+  // An acquire sent and not answered (replicate, retire_workers, rebalance).
+  struct Move {
+    WorkerId target, source;
+    bool drop_source = false;  // rebalance: the source frees its copy once the target has it
+    bool ended = false;        // its source was removed with no other holder: a late answer is freed
+  };
+  std::unordered_map<TaskId, std::vector<Move>> acquiring;
+  std::size_t moves = 0;  // those not ended
 
   // --- per worker -----------------------------------------------------------
   std::vector<std::uint32_t> nthreads, processing, high, low, steals_out, steals_in;
@@ -883,9 +889,17 @@ struct SchedulerState::Impl {
   }
   bool acquiring_to(TaskId t, WorkerId w) const {
     auto a = acquiring.find(t);
-    return a != acquiring.end() && std::find(a->second.begin(), a->second.end(), w) != a->second.end();
+    return a != acquiring.end() &&
+           std::any_of(a->second.begin(), a->second.end(), [w](const Move& m) { return m.target == w; });
   }
-  // Managed bytes per worker, copies included.
+  // Acquires of t still awaited.
+  std::size_t moves_of(TaskId t) const {
+    auto a = acquiring.find(t);
+    return a == acquiring.end() ? 0 : static_cast<std::size_t>(std::count_if(a->second.begin(), a->second.end(),
+                                                                             [](const Move& m) { return !m.ended; }));
+  }
+  // Managed bytes per worker, copies included, as they will be once the
+  // pending moves are done.
   std::vector<std::uint64_t> bytes_held() const {
     std::vector<std::uint64_t> b(nthreads.size(), 0);
     for (TaskId t = 0; t < slots(); ++t) {
@@ -894,21 +908,83 @@ struct SchedulerState::Impl {
       if (auto c = copies.find(t); c != copies.end())
         for (WorkerId w : c->second) b[w] += nbytes[t];
     }
+    for (const auto& [t, ms] : acquiring) {
+      if (state[t] != S::memory) continue;
+      for (const Move& m : ms) {
+        if (m.ended) continue;
+        b[m.target] += nbytes[t];
+        if (m.drop_source && holds_copy(t, m.source)) b[m.source] -= nbytes[t];
+      }
+    }
     return b;
   }
-  // Sends a copy of t to the worker taking work with the fewest bytes that
-  // neither holds t nor is getting it; false if there is none.
-  bool copy_to_emptiest(TaskId t, std::vector<std::uint64_t>& bytes) {
+  void send_move(TaskId t, const Move& m, std::vector<std::uint64_t>& bytes) {
+    bytes[m.target] += nbytes[t];
+    if (m.drop_source) bytes[m.source] -= nbytes[t];
+    acquiring[t].push_back(m);
+    ++moves;
+    out.push_back(Instruction{Instruction::Kind::acquire, S::released, t, m.target, kNoTask, m.source});
+  }
+  // The worker taking work with the fewest bytes that neither holds t nor is
+  // getting it, other than `besides`; kNoWorker if there is none.
+  WorkerId emptiest_for(TaskId t, const std::vector<std::uint64_t>& bytes, WorkerId besides = kNoWorker) const {
     WorkerId target = kNoWorker;
     for (WorkerId w = 0; w < nthreads.size(); ++w)
-      if (can_take_work(w) && !holds_copy(t, w) && !acquiring_to(t, w) && (target == kNoWorker || bytes[w] < bytes[target]))
+      if (w != besides && can_take_work(w) && !holds_copy(t, w) && !acquiring_to(t, w) &&
+          (target == kNoWorker || bytes[w] < bytes[target]))
         target = w;
+    return target;
+  }
+  // Sends a copy of t, from `source`, to the emptiest worker; false if there is none.
+  bool copy_to_emptiest(TaskId t, std::vector<std::uint64_t>& bytes, WorkerId source) {
+    WorkerId target = emptiest_for(t, bytes);
     if (target == kNoWorker) return false;
-    bytes[target] += nbytes[t];
-    acquiring[t].push_back(target);
-    ++moves;
-    out.push_back(Instruction{Instruction::Kind::acquire, S::released, t, target, kNoTask, worker[t]});
+    send_move(t, Move{target, source}, bytes);
     return true;
+  }
+  // A holder of t other than `besides` (kNoWorker if none).
+  WorkerId other_holder(TaskId t, WorkerId besides) const {
+    if (worker[t] != besides) return worker[t];
+    auto c = copies.find(t);
+    if (c == copies.end()) return kNoWorker;
+    for (WorkerId w : c->second)
+      if (w != besides) return w;
+    return kNoWorker;
+  }
+  bool read_by_running(TaskId t) {
+    bool read = false;
+    for_each_dependent(t, [&](TaskId e) { read = read || state[e] == S::processing; });
+    return read;
+  }
+  // Client::rebalance (see scheduler_state.hpp for the policy).
+  void rebalance(std::span<const TaskId> tasks) {
+    std::vector<WorkerId> pool;
+    for (WorkerId w = 0; w < nthreads.size(); ++w)
+      if (can_take_work(w)) pool.push_back(w);
+    if (pool.size() < 2) return;
+    std::vector<std::uint64_t> bytes = bytes_held();
+    std::uint64_t total = 0;
+    for (WorkerId w : pool) total += bytes[w];
+    const std::uint64_t mean = total / pool.size();
+    candidates.clear();
+    for (TaskId t : tasks)
+      if (state[t] == S::memory && nbytes[t] > 0 && !acquiring.contains(t) && !read_by_running(t))
+        candidates.emplace_back(nbytes[t], t);
+    std::sort(candidates.begin(), candidates.end(), std::greater<>());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    std::vector<WorkerId> senders;
+    for (WorkerId w : pool)
+      if (bytes[w] > mean) senders.push_back(w);
+    std::sort(senders.begin(), senders.end(), [&](WorkerId a, WorkerId b) { return bytes[a] > bytes[b]; });
+    for (WorkerId sender : senders) {
+      for (const auto& [size, t] : candidates) {
+        if (bytes[sender] <= mean) break;
+        if (!holds_copy(t, sender) || acquiring.contains(t)) continue;
+        WorkerId to = emptiest_for(t, bytes, sender);
+        if (to == kNoWorker || bytes[to] >= mean || size >= bytes[sender] - bytes[to]) continue;
+        send_move(t, Move{to, sender, true}, bytes);
+      }
+    }
   }
   // w no longer holds t (removed): true if another worker still does.
   bool drop_holder(TaskId t, WorkerId w) {
@@ -1319,11 +1395,41 @@ void SchedulerState::remove_worker(WorkerId worker, std::string reason) {
     std::erase(it->second, worker);
     it = it->second.empty() ? s.copies.erase(it) : std::next(it);
   }
-  for (auto& [t, targets] : s.acquiring) {
-    s.moves -= static_cast<std::size_t>(std::erase(targets, worker));
-    if (targets.empty()) s.release_work.push_back(t);
+  // Moves it was in: a copy it was to get goes to another worker (a
+  // rebalance move is dropped: its source keeps the result); one it was the
+  // source of is fetched from another holder (its target may never hear
+  // from this one), or ends when none is left.
+  std::vector<std::pair<TaskId, WorkerId>> copy_again;  // task, source
+  for (auto& [t, ms] : s.acquiring) {
+    for (auto m = ms.begin(); m != ms.end();) {
+      if (m->target == worker) {
+        if (!m->ended) {
+          --s.moves;
+          if (!m->drop_source) copy_again.emplace_back(t, m->source);
+        }
+        m = ms.erase(m);
+        continue;
+      }
+      if (m->source == worker && !m->ended) {
+        WorkerId other = m->drop_source ? kNoWorker : s.other_holder(t, worker);
+        if (other != kNoWorker && other != m->target) {
+          m->source = other;
+          s.out.push_back(Instruction{Instruction::Kind::acquire, S::released, t, m->target, kNoTask, other});
+        } else {
+          m->ended = true;
+          --s.moves;
+        }
+      }
+      ++m;
+    }
+    if (ms.empty()) s.release_work.push_back(t);
   }
   std::erase_if(s.acquiring, [](const auto& a) { return a.second.empty(); });
+  if (!copy_again.empty()) {
+    std::vector<std::uint64_t> bytes = s.bytes_held();
+    for (auto [t, source] : copy_again)
+      if (s.state[t] == S::memory && s.holds_copy(t, source)) s.copy_to_emptiest(t, bytes, source);
+  }
   std::vector<TaskId> owed, held_there;
   for (TaskId t = 0; t < s.slots(); ++t) {
     if (s.worker[t] != worker || s.state[t] == S::forgotten) continue;
@@ -1395,12 +1501,11 @@ void SchedulerState::replicate(TaskId task, std::uint32_t n) {
   n = std::max<std::uint32_t>(n, 1);
   auto c = s.copies.find(task);
   std::size_t have = 1 + (c == s.copies.end() ? 0 : c->second.size());
-  auto a = s.acquiring.find(task);
-  std::size_t coming = a == s.acquiring.end() ? 0 : a->second.size();
+  std::size_t coming = s.moves_of(task);
   if (have + coming < n) {
     std::vector<std::uint64_t> bytes = s.bytes_held();
     for (std::size_t k = have + coming; k < n; ++k)
-      if (!s.copy_to_emptiest(task, bytes)) break;  // fewer workers than copies asked for
+      if (!s.copy_to_emptiest(task, bytes, s.worker[task])) break;  // fewer workers than copies asked for
   }
   // Extra copies go (copies still coming are counted as kept).
   while (c != s.copies.end() && have > n && !c->second.empty()) {
@@ -1428,10 +1533,16 @@ void SchedulerState::retire_workers(std::span<const WorkerId> workers) {
     auto c = s.copies.find(t);
     bool kept = c != s.copies.end() &&
                 std::any_of(c->second.begin(), c->second.end(), [&s](WorkerId w) { return s.can_take_work(w); });
-    auto a = s.acquiring.find(t);
-    kept = kept || (a != s.acquiring.end() && !a->second.empty());
-    if (!kept) s.copy_to_emptiest(t, bytes);
+    if (!kept && s.moves_of(t) == 0) s.copy_to_emptiest(t, bytes, s.worker[t]);
   }
+  s.settle();
+}
+
+void SchedulerState::rebalance(std::span<const TaskId> tasks) {
+  Impl& s = *impl_;
+  for (TaskId t : tasks) s.check_known(t, "rebalance");
+  s.begin_event();
+  s.rebalance(tasks);
   s.settle();
 }
 
@@ -1439,17 +1550,27 @@ void SchedulerState::task_acquired(TaskId task, WorkerId worker, bool ok) {
   Impl& s = *impl_;
   s.check_worker(worker, "task_acquired");
   auto a = s.acquiring.find(task);
-  if (a == s.acquiring.end() || std::find(a->second.begin(), a->second.end(), worker) == a->second.end())
+  auto m = a == s.acquiring.end() ? std::vector<Impl::Move>::iterator{}
+                                  : std::find_if(a->second.begin(), a->second.end(),
+                                                 [worker](const Impl::Move& x) { return x.target == worker; });
+  if (a == s.acquiring.end() || m == a->second.end())
     s.bad_event(task, "task_acquired from " + worker_name(worker) + " for task " + std::to_string(task) +
                           ", which it was not asked to acquire");
   s.begin_event();
-  std::erase(a->second, worker);
+  const Impl::Move move = *m;
+  a->second.erase(m);
   if (a->second.empty()) s.acquiring.erase(a);
-  --s.moves;
-  if (ok && s.state[task] == S::memory && !s.holds_copy(task, worker))
+  if (!move.ended) --s.moves;
+  if (ok && !move.ended && s.state[task] == S::memory && !s.holds_copy(task, worker)) {
     s.copies[task].push_back(worker);
-  else if (ok && !s.holds_copy(task, worker))
-    s.emit(Instruction::Kind::free, task, worker);  // released meanwhile
+    // A rebalance move: the source lets go, unless a task started reading it there.
+    if (move.drop_source && s.holds_copy(task, move.source) && !s.read_by_running(task)) {
+      s.emit(Instruction::Kind::free, task, move.source);
+      s.drop_holder(task, move.source);
+    }
+  } else if (ok && !s.holds_copy(task, worker)) {
+    s.emit(Instruction::Kind::free, task, worker);  // released, or lost and computed again, meanwhile
+  }
   if (s.state[task] == S::released) s.release_work.push_back(task);
   s.settle();
 }

@@ -101,8 +101,10 @@ struct Instruction {
              ///< forgotten = cancelled; waiting: its result was lost and is being
              ///< computed again). Only for tasks the client wants.
     forget,  ///< `task`'s id may be reused; the caller drops what it kept for it
-    acquire, ///< `worker` fetches `task`'s result from `source` and keeps it (a copy: replicate,
-             ///< retire_workers); it answers with task_acquired
+    acquire, ///< `worker` fetches `task`'s result from `source` and keeps it (replicate,
+             ///< retire_workers, rebalance); it answers with task_acquired. A second acquire
+             ///< of the same task names another holder: the first was removed and may never
+             ///< answer; the worker answers once for both
   };
   // Fields a kind does not use hold fixed values (state: processing for
   // assign, else released; worker kNoWorker; cause kNoTask), so == compares.
@@ -139,7 +141,10 @@ class SchedulerState {
   /// too); otherwise it and everything depending on it is erred.
   void task_erred(TaskId task, WorkerId worker);
   /// `worker` is gone or hung (`reason` says which, for messages): it gets no
-  /// further instruction and its answers must not be passed on. Its tasks
+  /// further instruction and its answers must not be passed on. A copy it was
+  /// acquiring goes to another worker (a rebalance move is dropped); a move
+  /// from it is fetched from another holder, or, with none left, ends (the
+  /// result is computed again and the copy, if it still comes, freed). Its tasks
   /// wait again (each one's suspicious count +1: past allowed_failures it errs
   /// as killed, see lost()); results only it held are computed again from
   /// their recipes, and their unfinished dependents wait for them; scattered
@@ -177,6 +182,16 @@ class SchedulerState {
   /// caller removes them (remove_worker; their running tasks wait again, not
   /// counted as suspicious).
   void retire_workers(std::span<const WorkerId> workers);
+  /// Client::rebalance: results among `tasks` (in memory; others are skipped)
+  /// move from workers holding more than the mean managed bytes of the workers
+  /// taking work to those holding less. Each sender, fullest first, sends its
+  /// largest results, each to the emptiest worker not holding it, while the
+  /// sender is above the mean and the recipient below, and only a result
+  /// smaller than their difference (so each move evens them out). Results a
+  /// running task reads stay where they are. A move is an acquire; once it
+  /// is answered the source frees its copy (a task that started reading it
+  /// there meanwhile keeps both).
+  void rebalance(std::span<const TaskId> tasks);
   /// The answer to an acquire: `worker` now holds `task` (ok), or its holder
   /// no longer had it (!ok).
   void task_acquired(TaskId task, WorkerId worker, bool ok);
@@ -204,7 +219,7 @@ class SchedulerState {
   std::vector<TaskId> held_by(WorkerId worker) const;
   /// Every worker holding `task`'s result, worker_of(task) first (Client::who_has).
   std::vector<WorkerId> holders(TaskId task) const;
-  /// Acquires sent and not answered yet.
+  /// Acquires sent and not answered yet (ended ones, see remove_worker, not counted).
   std::size_t moves_pending() const noexcept;
   bool retiring(WorkerId worker) const;
   /// Bytes the scheduler's tables take (allocated capacity: per-task arrays,

@@ -36,6 +36,9 @@ class UnitProgram {
   Value run(std::span<const Value* const> inputs) const;
   /// A collective step: the per-rank results (rank order) as one result.
   Value combine(std::vector<Value>&& parts) const { return steps_.back().task->combine(std::move(parts)); }
+  /// A partitioned collective step: how many leading inputs are its parts
+  /// (never fused nor inlined into, so its unit is the plain task).
+  std::size_t partitioned_inputs() const noexcept { return steps_.back().task->partitioned_inputs(); }
   /// The key of the unit's last task (the one the scheduler knows it by).
   const Key& key() const noexcept { return steps_.back().task->key(); }
 

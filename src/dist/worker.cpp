@@ -13,6 +13,7 @@
 #include <typeinfo>
 
 #include "coordinate.hpp"
+#include "runtime_signals.hpp"
 #include "weft/collective.hpp"
 #include "weft/detail/demangle.hpp"
 #include "weft/config.hpp"
@@ -22,8 +23,10 @@ namespace weft {
 namespace detail {
 namespace {
 thread_local const CollectiveContext* current_collective = nullptr;
+thread_local std::span<const int> current_owners;
 }  // namespace
 const CollectiveContext* running_collective() noexcept { return current_collective; }
+std::span<const int> running_owners() noexcept { return current_owners; }
 }  // namespace detail
 
 namespace dist {
@@ -57,6 +60,19 @@ DataStore::Options store_options(const WorkerOptions& options, int rank, const s
     o.target_bytes = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(target * static_cast<double>(options.memory_limit)));
   o.owner = "worker rank " + std::to_string(rank) + " (" + host + ")";
   return o;
+}
+
+// What a worker plugin's setup is told about this worker.
+WorkerContext plugin_context(const WorkerOptions& options, WorkerId self, const std::string& host) {
+  WorkerContext c;
+  c.rank = static_cast<int>(self) + 1;
+  c.host = host;
+  c.name = worker_name(options, self);
+  c.nthreads = std::max(1u, options.nthreads);
+  c.memory_limit = options.memory_limit;
+  c.local_directory = options.local_directory;
+  c.resources = options.resources;
+  return c;
 }
 
 // The demangled type and message of a failed task's original exception.
@@ -109,7 +125,9 @@ Worker::Worker(Transport& transport, MPI_Comm workers, const WorkerOptions& opti
       host_(processor_name()),
       store_(store_options(options, static_cast<int>(self_) + 1, host_)),
       resources_(options.resources),
-      available_(options.resources) {
+      available_(options.resources),
+      lifetime_seconds_(options.lifetime_seconds),
+      plugins_(plugin_context(options, self_, host_), false) {
   if (auto shared = shared_file_system(options.local_directory))
     std::fprintf(stderr,
                  "weft: warning: worker rank %d (%s): the local directory %s is on a shared file system (%s); "
@@ -123,10 +141,12 @@ Worker::Worker(Transport& transport, MPI_Comm workers, const WorkerOptions& opti
   for (unsigned i = 0; i < std::max(1u, options.nthreads); ++i) threads_.emplace_back([this] { compute_loop(); });
   nanny_.emplace(static_cast<NannyHost&>(*this), NannyOptions::from_config(options.memory_limit));
   set_serving_worker(this);
+  set_serving_plugins(&plugins_);
 }
 
 Worker::~Worker() {
   set_serving_worker(nullptr);
+  set_serving_plugins(nullptr);
   nanny_.reset();
   {
     std::lock_guard lock(mutex_);
@@ -150,6 +170,8 @@ int Worker::serve() {
   while (!stop_received_) {
     bool busy = transport_.poll(on_message);
     busy |= progress_collective();
+    busy |= progress_drain();
+    busy |= plugins_.deliver();
     busy |= flush_outgoing();
     transport_.idle(busy);
   }
@@ -160,17 +182,26 @@ int Worker::serve() {
     work_ready_.notify_all();
     coord_answered_.notify_all();  // tasks waiting for rank 0 give up
     // A task that never returns (hung) must not keep the job from ending.
-    const auto grace = std::chrono::duration<double>(config::get_seconds("distributed.worker.stop-grace"));
-    abandoned_ = !work_ready_.wait_for(lock, grace, [this] { return executing_ == 0; });
+    // After a drain its grace has been given already.
+    const auto deadline = drain_deadline_.value_or(
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(config::get_seconds("distributed.worker.stop-grace"))));
+    abandoned_ = !work_ready_.wait_until(lock, deadline, [this] { return executing_ == 0; });
   }
   if (abandoned_) {
-    std::fprintf(stderr, "weft: worker rank %d (%s): %u tasks still running after distributed.worker.stop-grace; "
-                 "exiting without them\n", static_cast<int>(self_) + 1, host_.c_str(), executing_);
+    std::fprintf(stderr, "weft: worker rank %d (%s): %u tasks still running after distributed.worker.%s; "
+                 "exiting without them\n", static_cast<int>(self_) + 1, host_.c_str(), executing_,
+                 drain_deadline_ ? "lifetime-grace" : "stop-grace");
     store_.remove_files();  // the process leaves without destroying this worker
   } else {
     for (std::thread& t : threads_) t.join();
     threads_.clear();
   }
+  // The plugins hear the last transitions, then are torn down (also when
+  // tasks were abandoned: what a teardown flushes must not be lost).
+  plugins_.deliver();
+  plugins_.teardown_all();
   flush_outgoing();
   transport_.flush(on_message);
   return status_;
@@ -203,7 +234,9 @@ void Worker::handle(InMessage& m) {
         break;
       }
       case Op::run: on_run(in); break;
+      case Op::plugin: on_plugin(in); break;
       case Op::coord_reply: on_coord_reply(read_coord_reply(in)); break;
+      case Op::drain: on_drain(in.get<double>()); break;
       case Op::stop:
         status_ = in.get<std::int32_t>();
         stop_received_ = true;
@@ -257,6 +290,19 @@ void Worker::on_compute(BatchReader& in, bool collective) {
                           std::string("cannot decode it here: ") + e.what()});
     return;
   }
+  if (collective) {
+    // A partitioned step's parts: each is read only by its holder (its
+    // owner); the others see a null input and never fetch it.
+    const std::size_t nparts = a.program->partitioned_inputs();
+    a.owners.resize(nparts);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < holders.size(); ++i) {
+      if (i < nparts) a.owners[i] = static_cast<int>(holders[i].second);
+      if (i < nparts && holders[i].second != self_) a.inputs[i] = kNoTask;
+      else holders[kept++] = holders[i];
+    }
+    holders.resize(kept);
+  }
   // An input this worker was to make but has not got, nor is making, failed
   // here before this task arrived: the scheduler errs the task itself.
   for (auto [input, holder] : holders)
@@ -275,10 +321,12 @@ void Worker::on_compute(BatchReader& in, bool collective) {
     }
   }
   auto [it, inserted] = assigned_.insert_or_assign(task, std::move(a));
+  plugins_.record(task, it->second.program->key(), WorkerTaskState::released, WorkerTaskState::waiting);
   if (it->second.missing == 0) make_ready(task, it->second);
 }
 
 void Worker::make_ready(TaskId task, Assigned& a) {
+  plugins_.record(task, a.program->key(), WorkerTaskState::waiting, WorkerTaskState::ready);
   if (a.collective) {
     collective_ready_ = task;  // the comm thread runs it (it alone makes MPI calls)
     transport_.wake();
@@ -290,13 +338,22 @@ void Worker::make_ready(TaskId task, Assigned& a) {
 
 void Worker::on_free(TaskId task) {
   std::lock_guard lock(mutex_);
-  if (store_.erase(task)) return;
+  if (store_.erase(task)) {
+    plugins_.record_released(task);
+    return;
+  }
   auto it = assigned_.find(task);
   if (it == assigned_.end() || it->second.running) return;  // running: its done comes, then a free
   release_replicas(it->second.inputs);
+  record_dropped(task, it->second);
   assigned_.erase(it);
   to_scheduler_.op(Op::released);
   to_scheduler_.put(task);
+}
+
+void Worker::record_dropped(TaskId task, const Assigned& a) {
+  plugins_.record(task, a.program->key(), a.missing == 0 ? WorkerTaskState::ready : WorkerTaskState::waiting,
+                  WorkerTaskState::released);
 }
 
 void Worker::on_steal(TaskId task) {
@@ -305,6 +362,7 @@ void Worker::on_steal(TaskId task) {
   bool given_up = it != assigned_.end() && !it->second.running;
   if (given_up) {
     release_replicas(it->second.inputs);
+    record_dropped(task, it->second);
     assigned_.erase(it);  // a ready_ entry left behind is skipped
   }
   to_scheduler_.op(Op::stolen);
@@ -350,8 +408,10 @@ void Worker::on_acquire(TaskId task, WorkerId holder) {
     report_acquired(task, true);
     return;
   }
-  acquiring_.insert(task);
-  if (fetching_.insert(task).second) {
+  // A second acquire of a task names another holder: the first was removed
+  // and may never answer. One acquired answers both.
+  const bool retry = !acquiring_.insert(task).second;
+  if (fetching_.insert(task).second || retry) {
     BatchWriter& w = to_rank_[static_cast<int>(holder) + 1];
     w.op(Op::fetch);
     w.put(task);
@@ -384,6 +444,7 @@ void Worker::on_missing(TaskId task, int holder) {
     Failure failure{it->second.program->key().str(), "weft::RuntimeError",
                     "input " + std::to_string(task) + " was not on worker rank " + std::to_string(holder) +
                         " when it was fetched"};
+    plugins_.record(t, it->second.program->key(), WorkerTaskState::waiting, WorkerTaskState::error);
     release_replicas(it->second.inputs);
     assigned_.erase(it);
     report_failure(t, failure);
@@ -393,6 +454,7 @@ void Worker::on_missing(TaskId task, int holder) {
 void Worker::on_run(BatchReader& in) {
   auto request = in.get<std::uint32_t>();
   std::span<const std::byte> wire = in.bytes();
+  plugins_.deliver();  // fn may read plugins: they have heard everything before it
   // Settle the outcome before writing: a half-written operation would spoil
   // the whole batch, and an escaping exception would end this comm thread.
   std::shared_ptr<Value> result;
@@ -408,6 +470,31 @@ void Worker::on_run(BatchReader& in) {
   } catch (const std::exception& e) {
     error = {detail::demangle(typeid(e)), e.what()};
   }
+  answer_run(request, std::move(result), error);
+}
+
+void Worker::on_plugin(BatchReader& in) {
+  auto request = in.get<std::uint32_t>();
+  std::string name = in.string();
+  std::span<const std::byte> wire = in.bytes();
+  plugins_.deliver();  // a plugin being replaced hears what happened before
+  std::shared_ptr<Value> result;
+  std::optional<std::pair<std::string, std::string>> error;  // id, text
+  try {
+    if (wire.empty()) {
+      result = std::make_shared<Value>(Value::of(plugins_.remove(name)));
+    } else {
+      plugins_.install(name, [&] { return UnitProgram(wire).run({}); });
+      result = std::make_shared<Value>(Value::of(true));
+    }
+  } catch (const Error& e) {
+    error = {e.id(), e.text()};
+  }
+  answer_run(request, std::move(result), error);
+}
+
+void Worker::answer_run(std::uint32_t request, std::shared_ptr<Value> result,
+                        const std::optional<std::pair<std::string, std::string>>& error) {
   BatchWriter& w = to_rank_[0];
   w.op(Op::ran);
   w.put(request);
@@ -426,11 +513,14 @@ void Worker::run_collective(TaskId task) {
   MPI_Comm_size(workers_, &size);
   std::shared_ptr<const UnitProgram> program;
   std::vector<TaskId> inputs;
+  std::vector<int> owners;
   {
     std::lock_guard lock(mutex_);
     Assigned& a = assigned_.at(task);
     program = a.program;
     inputs = a.inputs;
+    plugins_.record(task, program->key(), WorkerTaskState::ready, WorkerTaskState::executing);
+    owners = a.owners;
   }
   std::vector<std::shared_ptr<const Value>> held;
 
@@ -439,12 +529,14 @@ void Worker::run_collective(TaskId task) {
   std::optional<Failure> failure;
   CollectiveContext ctx{workers_, rank, size};
   detail::current_collective = &ctx;
+  detail::current_owners = owners;
   try {
     part = flatten(program->run(read_inputs(inputs, held)));
   } catch (...) {
     failure = current_failure(*program);
   }
   detail::current_collective = nullptr;
+  detail::current_owners = {};
   held.clear();
 
   // Every rank learns whether any failed (the lowest failing rank's error wins),
@@ -485,19 +577,25 @@ void Worker::run_collective(TaskId task) {
   auto it = assigned_.find(task);
   release_replicas(it->second.inputs);
   assigned_.erase(it);
-  if (rank != 0) return;  // the first worker holds the result and answers for all
+  // The first worker holds the result and answers for all; the others' parts went to it.
+  plugins_.record(task, program->key(), WorkerTaskState::executing,
+                  rank != 0 ? WorkerTaskState::released : failure ? WorkerTaskState::error : WorkerTaskState::memory);
+  if (rank != 0) return;
   if (failure) report_failure(task, *failure);
   else report_done(task, std::move(result));
 }
 
 bool Worker::progress_collective() {
   TaskId task;
+  bool draining;
   {
     std::lock_guard lock(mutex_);
     task = collective_ready_;
+    draining = draining_;
   }
   if (task == kNoTask) return false;
   if (collective_barrier_ == MPI_REQUEST_NULL) {
+    if (draining) return false;  // a step not entered yet does not start
     MPI_Ibarrier(workers_, &collective_barrier_);
     return true;
   }
@@ -510,6 +608,48 @@ bool Worker::progress_collective() {
   }
   run_collective(task);
   return true;
+}
+
+bool Worker::progress_drain() {
+  const auto now = std::chrono::steady_clock::now();
+  const int rank = static_cast<int>(self_) + 1;
+  if (!drain_asked_) {
+    std::int32_t status = 0;
+    std::string reason;
+    if (const int sig = stop_signal(); sig != 0) {
+      status = 128 + sig;
+      reason = signal_name(sig) + " on worker rank " + std::to_string(rank);
+    } else if (lifetime_seconds_ &&
+               std::chrono::duration<double>(now - started_).count() >= *lifetime_seconds_) {
+      status = kLifetimeStatus;
+      char text[128];
+      std::snprintf(text, sizeof text, "worker rank %d reached its lifetime (%gs)", rank, *lifetime_seconds_);
+      reason = text;
+    }
+    if (status != 0) {
+      drain_asked_ = true;
+      std::lock_guard lock(mutex_);
+      to_scheduler_.op(Op::drain);
+      to_scheduler_.put(status);
+      to_scheduler_.string(reason);
+      return true;
+    }
+  }
+  if (!drain_deadline_ || drained_sent_) return false;
+  std::lock_guard lock(mutex_);
+  if (executing_ != 0 && now < *drain_deadline_) return false;
+  drained_sent_ = true;
+  to_scheduler_.op(Op::drained);
+  to_scheduler_.put<std::uint32_t>(executing_);
+  return true;
+}
+
+void Worker::on_drain(double grace_seconds) {
+  drain_deadline_ = std::chrono::steady_clock::now() +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                        std::chrono::duration<double>(grace_seconds));
+  std::lock_guard lock(mutex_);
+  draining_ = true;
 }
 
 void Worker::satisfy(TaskId task) {
@@ -532,6 +672,7 @@ void Worker::drop_waiters(TaskId task) {
     auto it = assigned_.find(t);
     if (it == assigned_.end()) continue;
     release_replicas(it->second.inputs);
+    plugins_.record(t, it->second.program->key(), WorkerTaskState::waiting, WorkerTaskState::released);
     assigned_.erase(it);
     drop_waiters(t);
   }
@@ -550,6 +691,10 @@ std::vector<const Value*> Worker::read_inputs(const std::vector<TaskId>& inputs,
                                               std::vector<std::shared_ptr<const Value>>& held) {
   held.clear();
   for (TaskId input : inputs) {
+    if (input == kNoTask) {  // a part of a partitioned collective step held by another worker
+      held.emplace_back();
+      continue;
+    }
     held.push_back(store_.get(input));  // a spilled input is read back
     if (!held.back())
       throw RuntimeError("lost", "input " + std::to_string(input) + " is not in the store of worker rank " +
@@ -586,7 +731,7 @@ void Worker::compute_loop() {
   std::vector<std::shared_ptr<const Value>> held;
   std::vector<TaskId> inputs;
   while (true) {
-    work_ready_.wait(lock, [this] { return stopping_ || (!paused_ && !ready_.empty()); });
+    work_ready_.wait(lock, [this] { return stopping_ || (!paused_ && !draining_ && !ready_.empty()); });
     if (stopping_) return;
     TaskId task = ready_.top().task;
     ready_.pop();
@@ -601,6 +746,7 @@ void Worker::compute_loop() {
     }
     for (const auto& [name, amount] : a.needs) available_[name] -= amount;
     a.running = true;
+    plugins_.record(task, a.program->key(), WorkerTaskState::ready, WorkerTaskState::executing);
     if (executing_++ == 0) last_progress_ = std::chrono::steady_clock::now();
     inputs = a.inputs;
     std::shared_ptr<const UnitProgram> program = a.program;
@@ -627,6 +773,8 @@ void Worker::compute_loop() {
     }
     release_replicas(it->second.inputs);
     assigned_.erase(it);
+    plugins_.record(task, program->key(), WorkerTaskState::executing,
+                    failure ? WorkerTaskState::error : WorkerTaskState::memory);
     if (failure) report_failure(task, *failure);
     else report_done(task, std::move(result));
     transport_.wake();

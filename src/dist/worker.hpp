@@ -28,6 +28,7 @@
 #include "scheduler_state.hpp"
 #include "transport.hpp"
 #include "unit.hpp"
+#include "worker_plugins.hpp"
 
 namespace weft::dist {
 
@@ -42,7 +43,8 @@ class Worker : private NannyHost {
   Worker& operator=(const Worker&) = delete;
 
   /// Serves until rank 0 sends stop; returns the exit status it carries.
-  /// Running tasks get distributed.worker.stop-grace to finish; tasks still
+  /// Running tasks get distributed.worker.stop-grace to finish (after a drain,
+  /// what is left of distributed.worker.lifetime-grace); tasks still
   /// running then are abandoned (see abandoned()). Call on the thread that
   /// owns the transport.
   int serve();
@@ -62,6 +64,9 @@ class Worker : private NannyHost {
     std::uint32_t missing = 0;  // inputs not yet in the store
     bool running = false;
     bool collective = false;
+    // A partitioned collective step: each part's owner (worker = rank in
+    // workers_); inputs of parts owned elsewhere are kNoTask.
+    std::vector<int> owners;
     std::vector<std::pair<std::string, double>> needs;  // resources it holds while running
   };
   struct ReadyItem {
@@ -93,6 +98,8 @@ class Worker : private NannyHost {
   bool progress_collective();
   void run_collective(TaskId task);
   void on_free(TaskId task);
+  // With mutex_ held: the plugins hear that `a` left before it ran (freed, stolen).
+  void record_dropped(TaskId task, const Assigned& a);
   void on_steal(TaskId task);
   void send_value(int dest, TaskId task);
   void on_data(TaskId task, Value value);
@@ -103,7 +110,19 @@ class Worker : private NannyHost {
   void on_acquire(TaskId task, WorkerId holder);
   void report_acquired(TaskId task, bool ok);  // mutex_ held
   void on_run(BatchReader& in);
+  // Client::register_worker_plugin / unregister_worker_plugin (Op::plugin).
+  void on_plugin(BatchReader& in);
+  // Answers a run or plugin operation: its result, or an error's type (or
+  // id) and message.
+  void answer_run(std::uint32_t request, std::shared_ptr<Value> result,
+                  const std::optional<std::pair<std::string, std::string>>& error);
   void on_coord_reply(CoordReply reply);
+  // The walltime drain (comm thread). Asks rank 0 to drain the job once this
+  // worker's --lifetime has passed or it got a stop signal; after rank 0's
+  // drain (on_drain: no new task starts), answers drained once the running
+  // tasks ended or the grace passed. True if it sent something.
+  bool progress_drain();
+  void on_drain(double grace_seconds);
   bool flush_outgoing();
   void compute_loop();
   // With mutex_ held: a task's inputs are all here.
@@ -151,6 +170,7 @@ class Worker : private NannyHost {
   bool stopping_ = false;
   bool paused_ = false;       // the nanny's pause: no new task starts
   bool terminated_ = false;   // past the terminate threshold: none ever again
+  bool draining_ = false;     // the walltime drain: none ever again
   std::uint32_t executing_ = 0;
   std::chrono::steady_clock::time_point last_progress_;  // a task finished, or the first started
   TaskId collective_ready_ = kNoTask;  // a collective step with all its inputs here
@@ -164,6 +184,14 @@ class Worker : private NannyHost {
   MPI_Request collective_barrier_ = MPI_REQUEST_NULL;
   int status_ = 0;
   bool abandoned_ = false;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::optional<double> lifetime_seconds_;  // --lifetime
+  bool drain_asked_ = false;                // rank 0 was asked to drain the job
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline_;  // end of the drain's grace
+  bool drained_sent_ = false;
+
+  // Its hooks run on the comm thread; transitions are recorded under mutex_.
+  WorkerPlugins plugins_;
 
   std::optional<Nanny> nanny_;  // last: it calls into everything above
 };

@@ -11,6 +11,8 @@
 #include "catch_session.hpp"
 
 #include <cstdio>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "weft/array.hpp"
@@ -64,6 +66,17 @@ TEST_CASE("persisted blocks stay on the cluster and compute again", "[array-dist
   wa::Array x = wa::from_array(ramp(64, 64), {16, 16});
   wa::Array p = (x * 3).persist();
   CHECK(p.name() == (x * 3).name());
+  if (weft::nranks() > 1) {
+    // Every block is held by a worker, none was brought to rank 0.
+    std::vector<weft::TaskRef> blocks;
+    weft::CollectionTraits<wa::Array>::roots(p, blocks);
+    std::set<std::string> held;
+    for (const auto& [rank, keys] : weft::mpi_test::client().has_what()) {
+      CHECK(rank > 0);
+      held.insert(keys.begin(), keys.end());
+    }
+    for (const weft::TaskRef& b : blocks) CHECK(held.count(b.key.str()) == 1);
+  }
   check_same_everywhere(p.sum(0));
 }
 

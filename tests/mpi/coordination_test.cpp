@@ -108,6 +108,20 @@ double sum_dataset(long) {
 
 long read_future_dataset(long) { return weft::get_dataset<long>("published-future"); }
 
+long read_future_variable(long) { return weft::Variable<long>("variable-future").get(); }
+
+// Waits for n items of the queue "batch-in" at once and adds them up.
+long sum_batch(long n) {
+  long sum = 0;
+  for (long x : weft::Queue<long>("batch-in").get_batch(static_cast<std::uint32_t>(n), 60s)) sum += x;
+  return sum;
+}
+
+long feed_batch(long i) {
+  weft::Queue<long>("batch-out").put(i * i);
+  return i;
+}
+
 long inc(long x) { return x + 1; }
 
 // Holds its dependents back until the client sets the gate.
@@ -245,6 +259,59 @@ TEST_CASE("datasets published by the client are read by later computations", "[c
     CHECK_THAT(e.text(), Catch::Matchers::Contains("dataset 'weights' not found (published: 'published-future')"));
   }
   client().unpublish_dataset("published-future");
+}
+
+TEST_CASE("Queue::get_batch takes n items, or every item there, in tasks and on the client", "[coordination]") {
+  weft::SubmitOptions impure;
+  impure.pure = false;
+  weft::Queue<long> in("batch-in");
+  auto sum = client().submit(impure, sum_batch, 5L);  // waits for all five
+  for (long i = 1; i <= 5; ++i) in.put(i);
+  CHECK(sum.result() == 15);
+  CHECK(in.qsize() == 0);
+
+  std::vector<long> items(20);
+  std::iota(items.begin(), items.end(), 0L);
+  auto fed = client().map(feed_batch, items, impure);
+  weft::Queue<long> out("batch-out");
+  std::vector<long> got = out.get_batch(20, 60s);
+  std::sort(got.begin(), got.end());
+  std::vector<long> want;
+  for (long i : items) want.push_back(i * i);
+  CHECK(got == want);
+  client().gather(fed);
+  CHECK(out.get_batch().empty());
+  out.put(3);
+  out.put(4);
+  CHECK(out.get_batch() == std::vector<long>{3, 4});
+  CHECK_THROWS_AS(out.get_batch(1, 10ms), weft::TimeoutError);
+}
+
+TEST_CASE("a Variable holding a future keeps its result on the cluster", "[coordination]") {
+  weft::Variable<long> v("variable-future");
+  std::string key;
+  {
+    weft::Future<long> f = client().submit(inc, 99L);
+    key = f.key().str();
+    v.set(f);
+  }
+  // The client dropped its future: the variable's keeps the result.
+  CHECK(v.get() == 100);
+  auto f = weft::Variable<weft::Future<long>>("variable-future").get();
+  CHECK(f.key().str() == key);
+  CHECK(client().submit(inc, f).result() == 101);
+  if (distributed()) {
+    try {
+      client().submit(read_future_variable, 0L).result();
+      FAIL("reading a variable holding a future in a task should fail");
+    } catch (const weft::TaskError& e) {
+      CHECK_THAT(e.original_message(), Catch::Matchers::Contains("cannot be sent to worker rank"));
+    }
+  }
+  v.set(7);
+  CHECK(v.get() == 7);
+  v.remove();
+  CHECK_THROWS_AS(v.get(10ms), weft::TimeoutError);
 }
 
 TEST_CASE("fire_and_forget runs a task the client no longer refers to", "[coordination]") {

@@ -1,11 +1,14 @@
 # How weft::main programs end (tests/mpi/shutdown_test.cpp): every rank exits
-# with the client's status; an exception is reported once; SIGTERM (what a
-# batch system sends at walltime) stops every rank promptly; weft's flags
-# reach every rank and the scheduler file is written.
+# with the client's status; an exception is reported once; weft's flags reach
+# every rank and the scheduler file is written; a stop signal or a worker's
+# --lifetime drains the job (no new task starts, running ones get
+# distributed.worker.lifetime-grace, one final line, every rank exits with
+# 128 + the signal or 124) and no rank is left.
 . "$top_srcdir/tests/mpi/mpirun.sh"
 prog="$top_builddir/tests/mpi/shutdown-test"
 log=shutdown-test.$$.log
-fail() { echo "shutdown.sh: FAIL: $*" >&2; cat "$log" >&2; rm -f "$log"; exit 1; }
+sf=shutdown-test.$$.json
+fail() { echo "shutdown.sh: FAIL: $*" >&2; cat "$log" >&2; rm -f "$log" "$sf"; exit 1; }
 
 for n in 1 3; do
   weft_mpirun $n "$prog" status 7 >"$log" 2>&1
@@ -18,29 +21,126 @@ weft_mpirun 3 "$prog" throw >"$log" 2>&1
 test $? -eq 1 || fail "an exception should give status 1"
 test "$(grep -c 'weft: error: boom from the client' "$log")" -eq 1 || fail "the exception is reported once"
 
-sf=shutdown-test.$$.json
 weft_mpirun 3 "$prog" --nthreads 2 flags --scheduler-file "$sf" >"$log" 2>&1 || fail "flags (status $?)"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['workers']) == 2, d" "$sf" ||
   fail "scheduler file $sf"
 rm -f "$sf"
 
-# SIGTERM to mpirun while the client waits on a 4 s task: every rank ends,
-# well before the task would, the client says why, and no rank is left.
-start=$(date +%s)
-timeout -k 10 60 mpirun --oversubscribe --bind-to none -n 3 "$prog" wait >"$log" 2>&1 &
-pid=$!
-for i in $(seq 1 100); do grep -q 'shutdown-test: waiting' "$log" && break; sleep 0.1; done
-sleep 0.5
-# To this job's mpirun only (timeout passes the signal on): other tests may
-# run their own mpirun beside this one.
-kill -TERM $pid
-wait $pid
+# --- helpers for the jobs below, which run in the background ---------------
+# start_job ARGS...: shutdown-test ARGS on 3 ranks under timeout (60 s: a
+# hung drain fails with 124 - the lifetime case tells them apart by time);
+# job is timeout's pid, the scheduler file gives the ranks' pids.
+start_job() {
+  rm -f "$sf"
+  started=$(date +%s)
+  timeout -k 10 60 mpirun --oversubscribe --bind-to none -n 3 "$prog" --scheduler-file "$sf" "$@" >"$log" 2>&1 &
+  job=$!
+}
+wait_for() {  # wait_for TEXT: until the log has it
+  for _ in $(seq 1 300); do grep -q "$1" "$log" && return 0; sleep 0.1; done
+  fail "no '$1' in the log"
+}
+pid_of() {  # pid_of RANK, from the scheduler file
+  wait_for_file
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); r=int(sys.argv[2])
+print(d['pid'] if r == 0 else [w['pid'] for w in d['workers'].values() if w['rank'] == r][0])" "$sf" "$1"
+}
+wait_for_file() { for _ in $(seq 1 300); do test -s "$sf" && return 0; sleep 0.1; done; fail "no scheduler file"; }
+# end_job STATUS: the job ends with STATUS within the timeout, and no rank is left.
+end_job() {
+  wait $job
+  status=$?
+  elapsed=$(($(date +%s) - started))
+  test $status -eq "$1" || fail "exit status $status, expected $1 (after $elapsed s)"
+  sleep 1
+  if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
+    pkill -KILL -f "$prog --scheduler-file $sf"
+    fail "ranks outlived the job"
+  fi
+}
+# drain_line TEXT: the final state line was written once, and it is TEXT.
+drain_line() {
+  test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
+  grep -qxF "weft: draining: $1" "$log" || fail "drain line should read 'weft: draining: $1'"
+}
+# ranks_exit N STATUS: N ranks returned from weft::main with STATUS.
+ranks_exit() {
+  test "$(grep -c "^shutdown-test: exit status $2\$" "$log")" -eq "$1" || fail "$1 ranks should exit with $2"
+}
+
+# SIGTERM to every rank (as SLURM's --signal without B: and srun deliver it)
+# while a 3 s task runs: it finishes within the grace (30 s), its two
+# dependents never start, the client's wait throws, every rank exits 143.
+start_job drain 3
+wait_for 'shutdown-test: task running on rank 1'
+kill -TERM "$(pid_of 0)" "$(pid_of 1)" "$(pid_of 2)"
+end_job 143
+drain_line "1 tasks done, 2 not started, SIGTERM"
+grep -q 'weft: error: \[weft.runtime.terminated\] the job is draining (SIGTERM' "$log" || fail "the wait should throw terminated"
+ranks_exit 3 143
+
+# SIGTERM to one worker alone: it asks rank 0, which drains the job.
+start_job drain 3
+wait_for 'shutdown-test: task running on rank 1'
+kill -TERM "$(pid_of 2)"
+end_job 143
+drain_line "1 tasks done, 2 not started, SIGTERM on worker rank 2"
+ranks_exit 3 143
+
+# SIGUSR1 to mpirun (what a job script forwards: Open MPI passes it on to
+# every rank, its SIGTERM would abort the job): the same drain, status 138.
+start_job drain 3
+wait_for 'shutdown-test: task running on rank 1'
+kill -USR1 "$(pgrep -P $job)"
+end_job 138
+# mpirun signals the ranks one by one: a worker may ask before rank 0 sees its own.
+test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
+grep -Eqx 'weft: draining: 1 tasks done, 2 not started, SIGUSR1( on worker rank [12])?' "$log" ||
+  fail "the drain line should say SIGUSR1"
+ranks_exit 3 138
+
+# A task that outlives the grace (1 s here) is abandoned: its worker leaves
+# without it and the job still ends, with no rank left.
+export WEFT_DISTRIBUTED__WORKER__LIFETIME_GRACE=1s
+start_job drain 50
+unset WEFT_DISTRIBUTED__WORKER__LIFETIME_GRACE
+wait_for 'shutdown-test: task running on rank 1'
+kill -TERM "$(pid_of 0)" "$(pid_of 1)" "$(pid_of 2)"
+end_job 143
+test $elapsed -lt 40 || fail "the abandoned task held the job for $elapsed s"
+drain_line "0 tasks done, 2 not started, 1 abandoned after distributed.worker.lifetime-grace, SIGTERM"
+grep -q 'weft: worker rank 1 (.*): 1 tasks still running after distributed.worker.lifetime-grace; exiting without them' "$log" ||
+  fail "worker rank 1 should say it abandons its task"
+ranks_exit 2 143  # worker rank 1 leaves with _Exit
+
+# --lifetime 2s during twenty 1 s tasks: the first worker whose lifetime
+# passes drains the job, which ends with status 124 well before timeout's 60 s.
+start_job --lifetime 2s lifetime
+end_job 124
+test $elapsed -lt 40 || fail "the lifetime drain took $elapsed s (timeout's 124?)"
+test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
+grep -Eqx 'weft: draining: [0-9]+ tasks done, [0-9]+ not started, worker rank [12] reached its lifetime \(2s\)' "$log" ||
+  fail "the drain line should name the lifetime"
+# Every one of the twenty tasks either ran or never started (1 s tasks end
+# within the grace).
+set -- $(sed -n 's/^weft: draining: \([0-9]*\) tasks done, \([0-9]*\) not started.*/\1 \2/p' "$log")
+test $(($1 + $2)) -eq 20 || fail "$1 done + $2 not started should be the 20 tasks"
+test "$2" -gt 0 || fail "the drain should leave tasks not started"
+ranks_exit 3 124
+
+# SIGTERM to mpirun itself: Open MPI forwards it and kills every rank about a
+# second later (no drain: weft gets no time), with no rank left.
+start_job wait
+wait_for 'shutdown-test: waiting'
+kill -TERM "$(pgrep -P $job)"
+wait $job
 status=$?
-end=$(date +%s)
-test $status -ne 0 || fail "SIGTERM should end the job with a non-zero status"
-test $status -ne 124 || fail "the job hung after SIGTERM"
-test $((end - start)) -lt 30 || fail "SIGTERM took $((end - start)) s"
+test $status -ne 0 || fail "SIGTERM to mpirun should end the job with a non-zero status"
+test $status -ne 124 || fail "the job hung after SIGTERM to mpirun"
 sleep 1
-if pgrep -f "$prog wait" >/dev/null; then pkill -KILL -f "$prog wait"; fail "ranks outlived the job"; fi
-rm -f "$log"
+if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
+  pkill -KILL -f "$prog --scheduler-file $sf"
+  fail "ranks outlived the job"
+fi
+rm -f "$log" "$sf"
 exit 0

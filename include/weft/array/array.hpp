@@ -238,7 +238,7 @@ struct CollectionTraits<array::Array> {
   using Result = array::NDArray;
   static void roots(const array::Array& x, std::vector<TaskRef>& out);
   static array::NDArray finalize(const array::Array& x, std::span<Value> values);
-  static array::Array rebuild(const array::Array& x, std::span<Value> values);
+  static array::Array rebuild(const array::Array& x, std::span<TaskPtr> held);
 };
 
 template <>
