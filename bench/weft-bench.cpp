@@ -29,6 +29,10 @@ void rechunk(Options& opts);
 void matmul(Options& opts);
 void array_graph(Options& opts);
 void spill(Options& opts);  // bench/spill.cpp
+// bench/io_hdf5.cpp
+void to_hdf5(Options& opts);
+void from_hdf5(Options& opts);
+void to_netcdf(Options& opts);  // bench/io_netcdf.cpp
 }
 
 namespace {
@@ -126,6 +130,9 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
       {"matmul", weft_bench::matmul},
       {"array-graph", weft_bench::array_graph},
       {"spill", weft_bench::spill},
+      {"to-hdf5", weft_bench::to_hdf5},
+      {"from-hdf5", weft_bench::from_hdf5},
+      {"to-netcdf", weft_bench::to_netcdf},
   };
   return all;
 }
