@@ -870,13 +870,7 @@ void write_file(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, c
 void write_hdf5_step(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, const Hdf5WritePlan& plan) {
   Hdf5Lock lock;
   StagedFile stage(plan.target, plan.token);
-  std::exception_ptr error;
-  try {
-    write_file(ctx, mine, plan, stage.temporary());
-  } catch (...) {
-    error = std::current_exception();
-  }
-  finish_staged_write(ctx, stage, error, "HDF5 file");
+  write_staged(ctx, stage, "HDF5 file", [&] { write_file(ctx, mine, plan, stage.temporary()); });
 }
 
 // io.hdf5.transfer: how unfiltered datasets are written on several ranks.

@@ -530,13 +530,7 @@ void write_file(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, c
 void write_netcdf_step(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, const NetcdfWritePlan& plan) {
   std::lock_guard lock(hdf5_mutex());
   StagedFile stage(plan.target, plan.token);
-  std::exception_ptr error;
-  try {
-    write_file(ctx, mine, plan, stage.temporary());
-  } catch (...) {
-    error = std::current_exception();
-  }
-  finish_staged_write(ctx, stage, error, "NetCDF file");
+  write_staged(ctx, stage, "NetCDF file", [&] { write_file(ctx, mine, plan, stage.temporary()); });
 }
 
 // Checks that the variables fit the file they are appended to (ValueError

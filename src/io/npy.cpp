@@ -652,8 +652,7 @@ void write_npy_file(const fs::path& file, const NDArray& block, const NpyStackPl
 // (rank 0 the info too); rank 0 renames the folder once all succeeded.
 void write_npy_stack_step(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, const NpyStackPlan& plan) {
   StagedFolder stage(plan.target, plan.token);
-  std::exception_ptr error;
-  try {
+  write_staged(ctx, stage, "npy stack", [&] {
     stage.create("npy stack");
     const ArrayBlocks blocks(plan.chunks, 0);
     for (std::size_t i = 0; i < mine.index.size(); ++i) {
@@ -668,10 +667,7 @@ void write_npy_stack_step(const CollectiveContext& ctx, const LocalParts<NDArray
     if (ctx.rank == 0)
       weft::detail::write_file_atomically(stage.temporary() / "info", info_pickle(plan.chunks, plan.dtype, plan.axis),
                                           "npy stack info");
-  } catch (...) {
-    error = std::current_exception();
-  }
-  finish_staged_write(ctx, stage, error, "npy stack");
+  });
 }
 
 }  // namespace detail

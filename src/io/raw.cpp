@@ -101,8 +101,7 @@ struct RawWritePlan {
 // all succeeded.
 void write_raw_step(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, const RawWritePlan& plan) {
   StagedFile stage(plan.target, plan.token);
-  std::exception_ptr error;
-  try {
+  write_staged(ctx, stage, "raw file", [&] {
     PosixFile file = PosixFile::open_write(stage.temporary(), O_CREAT, "raw file", plan.target);
     file.resize(array::shape_size(plan.shape) * static_cast<std::int64_t>(array::itemsize(plan.dtype)));
     const ArrayBlocks blocks(plan.chunks, 0);
@@ -121,10 +120,7 @@ void write_raw_step(const CollectiveContext& ctx, const LocalParts<NDArray>& min
                    });
     }
     file.close();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  finish_staged_write(ctx, stage, error, "raw file");
+  });
 }
 
 }  // namespace detail

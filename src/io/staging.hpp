@@ -88,6 +88,18 @@ void finish_staged_write(const CollectiveContext& ctx, StagedFile& stage, std::e
 /// The same for a folder written by every rank of ctx (to_npy_stack).
 void finish_staged_write(const CollectiveContext& ctx, StagedFolder& stage, std::exception_ptr error,
                          std::string_view what);
+/// Runs `write` (this rank's part of the output, into stage.temporary()) and
+/// finishes the staged write with its error, if it threw.
+template <class Stage, class Write>
+void write_staged(const CollectiveContext& ctx, Stage& stage, std::string_view what, Write&& write) {
+  std::exception_ptr error;
+  try {
+    write();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  finish_staged_write(ctx, stage, error, what);
+}
 
 // Starts the disk writing the pages of a file being written while later
 // blocks are still being copied into the page cache, so the fsync at the end

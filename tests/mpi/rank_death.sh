@@ -5,6 +5,8 @@
 # mpirun must end the job (no hang), with a non-zero status and a message
 # naming rank 1, and leave no rank behind (docs/architecture.md, "A rank that
 # dies outright").
+# Every run goes through weft_mpirun, which wraps mpirun in `timeout`, so a
+# hang fails the test (status 124) instead of stalling CI.
 . "$top_srcdir/tests/mpi/mpirun.sh"
 prog="$top_builddir/tests/mpi/shutdown-test"
 log=rank-death.$$.log
