@@ -75,7 +75,11 @@ start_job drain 3
 wait_for 'shutdown-test: task running on rank 1'
 kill -TERM "$(pid_of 0)" "$(pid_of 1)" "$(pid_of 2)"
 end_job 143
-drain_line "1 tasks done, 2 not started, SIGTERM"
+# Every rank got the signal: a worker's request may reach rank 0 before rank 0
+# sees its own (seen in CI), so the reason may name that worker.
+test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
+grep -Eqx 'weft: draining: 1 tasks done, 2 not started, SIGTERM( on worker rank [12])?' "$log" ||
+  fail "the drain line should say SIGTERM"
 grep -q 'weft: error: \[weft.runtime.terminated\] the job is draining (SIGTERM' "$log" || fail "the wait should throw terminated"
 ranks_exit 3 143
 
