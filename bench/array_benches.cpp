@@ -103,7 +103,7 @@ void array_sum(Options& opts) {
   const double seconds = best_of(w.repeat, [&] { value = scalar(x.sum(), w.co); });
   const double stream_seconds = best_of(w.repeat, [&] { reference = stream_sum(data); });
   const double bytes = static_cast<double>(data.nbytes());
-  print(w.fields("array-sum"), {{"chunk", c}, {"seconds", seconds}, {"gbps", bytes / seconds / 1e9},
+  print(w.fields("array-sum"), {{"chunk", c}, {"seconds", seconds}, {"value", value}, {"gbps", bytes / seconds / 1e9},
          {"stream_seconds", stream_seconds}, {"stream_gbps", bytes / stream_seconds / 1e9},
          {"threads", omp_get_max_threads()},
          {"ratio_to_stream", stream_seconds / seconds}, {"correct", near(value, reference, 1e-12)}});

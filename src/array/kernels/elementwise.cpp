@@ -272,6 +272,17 @@ class TileEvaluator {
     // branch makes a run of the stream).
     const std::size_t last = ndim - 1;
     const std::int64_t length = block_shape_[last], stride = step[last];
+    // When the unit axis is the one before the last (a transposed matrix),
+    // an even row and the next are, column by column, the two halves of
+    // groups `stride / 2` apart: a tile of whole such row pairs is made
+    // straight into its rows, without the walk below.
+    if (unit_axis + 1 == last && index[last] == 0 && count % (2 * length) == 0 && index[unit_axis] % 2 == 0 &&
+        index[unit_axis] + count / length <= block_shape_[unit_axis] && at % 2 == 0 && stride % 2 == 0) {
+      for (std::int64_t i = 0; i < count; i += 2 * length, at += 2)
+        uniform_halves_strided(leaf.key, leaf.block, static_cast<std::uint64_t>(at / 2),
+                               static_cast<std::uint64_t>(stride / 2), dst + i, dst + i + length, length);
+      return;
+    }
     // Sized for the largest tile once (growing only), so no tile fills them.
     const auto most = static_cast<std::size_t>(count);
     if (pair_groups_.size() < most) {

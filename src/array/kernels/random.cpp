@@ -147,13 +147,17 @@ void unit_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint
   return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(h, _mm256_set1_pd(0x1p21)), l), _mm256_set1_pd(0x1p-53));
 }
 
-// The same with AVX2: each 64-bit lane holds one counter word in its low 32
-// bits (the high bits are never read: products take the low halves), so a
-// 32x32 -> 64-bit multiply is one vpmuludq. Groups come in lane order
-// {0, 2, 1, 3} so that unpacking the doubles restores element order.
-[[gnu::target("avx2"), gnu::always_inline]] inline void unit_pairs_avx2(std::uint64_t key, std::uint64_t block,
-                                                                        __m256i groups_a, __m256i groups_b,
-                                                                        double* out) {
+// The doubles of 8 groups (groups_a's 4, then groups_b's): even[l] of group
+// l's even element, odd[l] of its odd one.
+struct UnitHalves {
+  __m256d even_a, odd_a, even_b, odd_b;
+};
+
+// Philox4x32-10 with AVX2: each 64-bit lane holds one counter word in its
+// low 32 bits (the high bits are never read: products take the low halves),
+// so a 32x32 -> 64-bit multiply is one vpmuludq.
+[[gnu::target("avx2"), gnu::always_inline]] inline UnitHalves unit_halves_avx2(std::uint64_t key, std::uint64_t block,
+                                                                               __m256i groups_a, __m256i groups_b) {
   const std::array<std::uint32_t, 4> base = counter_of(0, block, 0);
   const __m256i m0 = _mm256_set1_epi64x(PHILOX_M4x32_0), m1 = _mm256_set1_epi64x(PHILOX_M4x32_1);
   __m256i a0 = groups_a, a1 = _mm256_srli_epi64(groups_a, 32), b0 = groups_b, b1 = _mm256_srli_epi64(groups_b, 32);
@@ -175,12 +179,19 @@ void unit_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint
     k0 += PHILOX_W32_0;
     k1 += PHILOX_W32_1;
   }
-  const __m256d ea = unit_doubles_avx2(a0, a1), oa = unit_doubles_avx2(a2, a3);
-  const __m256d eb = unit_doubles_avx2(b0, b1), ob = unit_doubles_avx2(b2, b3);
-  _mm256_storeu_pd(out, _mm256_unpacklo_pd(ea, oa));
-  _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(ea, oa));
-  _mm256_storeu_pd(out + 8, _mm256_unpacklo_pd(eb, ob));
-  _mm256_storeu_pd(out + 12, _mm256_unpackhi_pd(eb, ob));
+  return {unit_doubles_avx2(a0, a1), unit_doubles_avx2(a2, a3), unit_doubles_avx2(b0, b1), unit_doubles_avx2(b2, b3)};
+}
+
+// 16 doubles in element order. Groups come in lane order {0, 2, 1, 3} so
+// that unpacking the halves restores element order.
+[[gnu::target("avx2"), gnu::always_inline]] inline void unit_pairs_avx2(std::uint64_t key, std::uint64_t block,
+                                                                        __m256i groups_a, __m256i groups_b,
+                                                                        double* out) {
+  const UnitHalves h = unit_halves_avx2(key, block, groups_a, groups_b);
+  _mm256_storeu_pd(out, _mm256_unpacklo_pd(h.even_a, h.odd_a));
+  _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(h.even_a, h.odd_a));
+  _mm256_storeu_pd(out + 8, _mm256_unpacklo_pd(h.even_b, h.odd_b));
+  _mm256_storeu_pd(out + 12, _mm256_unpackhi_pd(h.even_b, h.odd_b));
 }
 
 // 16 doubles of groups first .. first + 7.
@@ -202,6 +213,38 @@ void unit_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint
     const auto* g = reinterpret_cast<const __m256i*>(groups + kUnitGroups * b);
     unit_pairs_avx2(key, block, _mm256_permute4x64_epi64(_mm256_loadu_si256(g), 0xd8),
                     _mm256_permute4x64_epi64(_mm256_loadu_si256(g + 1), 0xd8), out + 2 * kUnitGroups * b);
+  }
+}
+
+// Groups first + l * step for l < 8 * batches: evens[l] and odds[l] are
+// their even and odd elements.
+[[gnu::target("avx2")]] void strided_halves_avx2(std::uint64_t key, std::uint64_t block, std::uint64_t first,
+                                                 std::uint64_t step, std::int64_t batches, double* evens,
+                                                 double* odds) {
+  const auto s = static_cast<long long>(step);
+  const __m256i lanes = _mm256_setr_epi64x(0, s, 2 * s, 3 * s);
+  for (std::int64_t b = 0; b < batches; ++b) {
+    const auto g = static_cast<long long>(first + static_cast<std::uint64_t>(b * kUnitGroups) * step);
+    const UnitHalves h = unit_halves_avx2(key, block, _mm256_add_epi64(_mm256_set1_epi64x(g), lanes),
+                                          _mm256_add_epi64(_mm256_set1_epi64x(g + 4 * s), lanes));
+    _mm256_storeu_pd(evens + kUnitGroups * b, h.even_a);
+    _mm256_storeu_pd(evens + kUnitGroups * b + 4, h.even_b);
+    _mm256_storeu_pd(odds + kUnitGroups * b, h.odd_a);
+    _mm256_storeu_pd(odds + kUnitGroups * b + 4, h.odd_b);
+  }
+}
+
+void strided_halves_portable(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
+                             std::int64_t batches, double* evens, double* odds) {
+  std::uint64_t groups[kUnitGroups];
+  double pairs[2 * kUnitGroups];
+  for (std::int64_t b = 0; b < batches; ++b) {
+    for (int l = 0; l < kUnitGroups; ++l) groups[l] = first + static_cast<std::uint64_t>(b * kUnitGroups + l) * step;
+    unit_pairs_portable(key, block, groups, pairs);
+    for (int l = 0; l < kUnitGroups; ++l) {
+      evens[kUnitGroups * b + l] = pairs[2 * l];
+      odds[kUnitGroups * b + l] = pairs[2 * l + 1];
+    }
   }
 }
 
@@ -335,6 +378,19 @@ void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_
     std::copy_n(groups + whole * kUnitGroups, rest, tail_groups);
     run(key, block, tail_groups, 1, tail);
     std::memcpy(pairs + 2 * whole * kUnitGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
+  }
+}
+
+void uniform_halves_strided(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
+                            double* evens, double* odds, std::int64_t n) {
+  const std::int64_t whole = n / kUnitGroups;
+  const auto run = has_avx2() ? &strided_halves_avx2 : &strided_halves_portable;
+  run(key, block, first, step, whole, evens, odds);
+  if (const std::int64_t rest = n - whole * kUnitGroups; rest > 0) {
+    double tail_evens[kUnitGroups], tail_odds[kUnitGroups];
+    run(key, block, first + static_cast<std::uint64_t>(whole * kUnitGroups) * step, step, 1, tail_evens, tail_odds);
+    std::copy_n(tail_evens, rest, evens + whole * kUnitGroups);
+    std::copy_n(tail_odds, rest, odds + whole * kUnitGroups);
   }
 }
 

@@ -48,6 +48,12 @@ void uniform_doubles_at(std::uint64_t key, std::uint64_t block, const std::uint6
 void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* pairs,
                       std::int64_t n);
 
+/// Both doubles of the n groups first, first + step, ..., split: evens[i]
+/// is element 2 * (first + i * step), odds[i] its successor. Two adjacent
+/// rows of a transposed random block are such groups (its columns 2r, 2r + 1).
+void uniform_halves_strided(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
+                            double* evens, double* odds, std::int64_t n);
+
 enum class Distribution : std::uint8_t { uniform, normal, exponential, integers };
 
 /// One block of a distribution: uniform a + b * U, normal a + b * Z,
