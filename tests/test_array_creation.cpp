@@ -23,23 +23,12 @@ using weft::test::numpy;
 
 namespace {
 
-// x computed on the sync scheduler, checked equal to the other schedulers' results.
-wa::NDArray computed(const wa::Array& x) {
-  wa::NDArray sync = x.compute(weft::scheduler::sync);
-  CHECK(sync.shape() == x.shape());
-  CHECK(sync.dtype() == x.dtype());
-  for (const auto scheduler : weft::test::test_schedulers())
-    if (scheduler.kind != weft::SchedulerKind::sync)
-      check_close(x.compute(scheduler), sync, 0.0, 0.0, true, std::string(weft::to_string(scheduler.kind)) + " vs sync");
-  return sync;
-}
-
 // Checks each array against NumPy's result (exactly when rtol is 0).
 void check_all(const std::vector<wa::Array>& got, const std::vector<wa::NDArray>& want, double rtol = 0.0) {
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     INFO("case " << i << ": chunks " << wa::chunks_str(got[i].chunks()));
-    check_close(computed(got[i]), want[i], rtol, 0.0, true, "case " + std::to_string(i));
+    check_close(weft::test::computed_everywhere(got[i]), want[i], rtol, 0.0, true, "case " + std::to_string(i));
   }
 }
 
@@ -256,7 +245,7 @@ TEST_CASE("from_array blocks are views of the caller's memory", "[array-creation
   const wa::Array x = wa::from_array(wrapped, {2, 3});
   CHECK(x.chunks() == wa::Chunks{{2, 2, 1}, {3, 3, 1}});
   CHECK(x.name().rfind("array-", 0) == 0);
-  check_close(computed(x), wrapped, 0.0);
+  check_close(weft::test::computed_everywhere(x), wrapped, 0.0);
   // Block (1, 1) starts at row 2, column 3 of the buffer, without a copy.
   const std::int64_t index[] = {1, 1};
   weft::Value block = x.block_task(index)->run({});
@@ -271,18 +260,18 @@ TEST_CASE("from_array blocks are views of the caller's memory", "[array-creation
   // A transposed (non-contiguous) view and a 0-d array.
   const int axes[] = {1, 0};
   const wa::NDArray transposed = wrapped.transpose(axes);
-  check_close(computed(wa::from_array(transposed, {3, 2})), transposed.copy(), 0.0);
+  check_close(weft::test::computed_everywhere(wa::from_array(transposed, {3, 2})), transposed.copy(), 0.0);
   const wa::NDArray scalar = wa::NDArray::scalar(4.5);
-  check_close(computed(wa::from_array(scalar)), scalar, 0.0);
+  check_close(weft::test::computed_everywhere(wa::from_array(scalar)), scalar, 0.0);
 
   const wa::Array owned = wa::from_array(std::vector<std::int32_t>{1, 2, 3, 4, 5, 6}, {2, 3}, {1, 2});
-  check_close(computed(owned), wa::NDArray::from<std::int32_t>({1, 2, 3, 4, 5, 6}).reshape({2, 3}), 0.0);
+  check_close(weft::test::computed_everywhere(owned), wa::NDArray::from<std::int32_t>({1, 2, 3, 4, 5, 6}).reshape({2, 3}), 0.0);
   check_error([] { wa::from_array(std::vector<double>(5), {2, 3}); }, "value.size-mismatch");
 }
 
 TEST_CASE("from_block_function calls the function per block", "[array-creation]") {
   const wa::Array x = wa::from_block_function(&index_sum_block, {5, 4}, wa::DType::int64, {2, 3});
-  const wa::NDArray got = computed(x);
+  const wa::NDArray got = weft::test::computed_everywhere(x);
   const auto want = numpy("out = np.add.outer([0, 0, 1, 1, 2], [0, 0, 0, 1]).astype('int64')");
   check_close(got, want[0], 0.0);
   const wa::Array wrong = wa::from_block_function(&wrong_shape_block, {4}, wa::DType::float64);

@@ -18,6 +18,7 @@
 #include "../src/array/kernels/elementwise.hpp"
 #include "../src/array/kernels/random.hpp"
 #include "array/block_inputs.hpp"
+#include "array/numpy_oracle.hpp"
 #include "weft/array/creation.hpp"
 #include "weft/array/elementwise.hpp"
 #include "weft/array/random.hpp"
@@ -32,16 +33,6 @@ namespace wa = weft::array;
 namespace wr = weft::array::random;
 
 namespace {
-
-// x computed on the sync scheduler, checked identical on the others.
-wa::NDArray computed(const wa::Array& x) {
-  wa::NDArray sync = x.compute(weft::scheduler::sync);
-  CHECK(sync.shape() == x.shape());
-  CHECK(sync.dtype() == x.dtype());
-  for (const auto scheduler : weft::test::test_schedulers())
-    if (scheduler.kind != weft::SchedulerKind::sync) CHECK(x.compute(scheduler).equals(sync));
-  return sync;
-}
 
 struct Moments {
   double mean = 0, var = 0, min = HUGE_VAL, max = -HUGE_VAL;
@@ -180,7 +171,7 @@ TEST_CASE("uniform arrays are generated where they are read, transposed too", "[
   REQUIRE(layer != nullptr);
   CHECK(layer->leaves().empty());
   const std::uint64_t key = k::RandomLeaf::of(layer->program().at(0)).key;
-  const wa::NDArray xm = computed(x);
+  const wa::NDArray xm = weft::test::computed_everywhere(x);
   const std::vector<std::int64_t> rows{0, 10, 20, 30, 37}, cols{0, 8, 16, 23};
   for (std::size_t i = 0; i + 1 < rows.size(); ++i) {
     for (std::size_t j = 0; j + 1 < cols.size(); ++j) {
@@ -193,12 +184,12 @@ TEST_CASE("uniform arrays are generated where they are read, transposed too", "[
   // Transposed: the same values, whether read fused or as a block.
   const wa::Array xt = x.T();
   CHECK(k::elementwise_layer(xt) != nullptr);
-  const wa::NDArray xtm = computed(xt);
+  const wa::NDArray xtm = weft::test::computed_everywhere(xt);
   for (std::int64_t i = 0; i < 37; i += 3)
     for (std::int64_t j = 0; j < 23; ++j) CHECK(xtm.at<double>({j, i}) == xm.at<double>({i, j}));
-  const wa::NDArray ym = computed(y);
+  const wa::NDArray ym = weft::test::computed_everywhere(y);
   CHECK(ym.to_vector<double>() != std::vector<double>(120, ym.at<double>({0, 0, 0})));
-  const wa::NDArray yt = computed(y.transpose({2, 0, 1}));
+  const wa::NDArray yt = weft::test::computed_everywhere(y.transpose({2, 0, 1}));
   for (std::int64_t a = 0; a < 6; ++a)
     for (std::int64_t b = 0; b < 5; ++b)
       for (std::int64_t c = 0; c < 4; ++c) CHECK(yt.at<double>({c, a, b}) == ym.at<double>({a, b, c}));
@@ -206,12 +197,12 @@ TEST_CASE("uniform arrays are generated where they are read, transposed too", "[
   // ones) and into a reduction: the same elements.
   for (const wa::ChunkSpec& chunks : {wa::ChunkSpec(8), wa::ChunkSpec(wa::Chunks{{10, 10, 3}, {8, 8, 7}})}) {
     const wa::Array s = state.random_sample({23, 23}, chunks);
-    const wa::NDArray sm = computed(s);
-    const wa::NDArray sum = computed(s + s.T());
+    const wa::NDArray sm = weft::test::computed_everywhere(s);
+    const wa::NDArray sum = weft::test::computed_everywhere(s + s.T());
     for (std::int64_t i = 0; i < 23; ++i)
       for (std::int64_t j = 0; j < 23; ++j) CHECK(sum.at<double>({i, j}) == sm.at<double>({i, j}) + sm.at<double>({j, i}));
   }
-  const wa::NDArray means = computed(x.mean(0));
+  const wa::NDArray means = weft::test::computed_everywhere(x.mean(0));
   for (std::int64_t j = 0; j < 23; ++j) {
     double total = 0;
     for (std::int64_t i = 0; i < 37; ++i) total += xm.at<double>({i, j});
@@ -222,66 +213,66 @@ TEST_CASE("uniform arrays are generated where they are read, transposed too", "[
   const wa::Array expr = (z + z.T() - z.mean(0)).sum();
   const weft::Graph graph = expr.graph();
   for (const weft::Key& task : graph.keys()) CHECK(task.str().find(z.name()) == std::string::npos);
-  CHECK(computed(expr).item<double>() == Approx(computed(z.sum()).item<double>()).epsilon(1e-12));
+  CHECK(weft::test::computed_everywhere(expr).item<double>() == Approx(weft::test::computed_everywhere(z.sum()).item<double>()).epsilon(1e-12));
 }
 
 TEST_CASE("uniform distributions have the right range and moments", "[array-random]") {
   wr::RandomState state(42);
-  const wa::NDArray u = computed(state.random_sample({1000, 500}, {300, 170}));
+  const wa::NDArray u = weft::test::computed_everywhere(state.random_sample({1000, 500}, {300, 170}));
   CHECK(u.dtype() == wa::DType::float64);
   const Moments m = moments(u);
   CHECK(m.min >= 0.0);
   CHECK(m.max < 1.0);
   check_moments(u, 0.5, 1.0 / 12);
 
-  const wa::NDArray w = computed(state.uniform(-3, 5, {200001}, 70000));
+  const wa::NDArray w = weft::test::computed_everywhere(state.uniform(-3, 5, {200001}, 70000));
   const Moments mw = moments(w);
   CHECK(mw.min >= -3.0);
   CHECK(mw.max < 5.0);
   check_moments(w, 1.0, 64.0 / 12);
 
-  const wa::NDArray scalar = computed(state.random());
+  const wa::NDArray scalar = weft::test::computed_everywhere(state.random());
   CHECK(scalar.shape().empty());
-  const wa::NDArray none = computed(state.random({0, 4}, 2));
+  const wa::NDArray none = weft::test::computed_everywhere(state.random({0, 4}, 2));
   CHECK(none.shape() == wa::Shape{0, 4});
 }
 
 TEST_CASE("normal and exponential have the right moments and tails", "[array-random]") {
   wr::RandomState state(7);
-  const wa::NDArray z = computed(state.standard_normal({400000}, 100001));
+  const wa::NDArray z = weft::test::computed_everywhere(state.standard_normal({400000}, 100001));
   check_moments(z, 0.0, 1.0);
   const std::vector<double> v = z.to_vector<double>();
   const auto within_one = std::count_if(v.begin(), v.end(), [](double x) { return std::abs(x) < 1; });
   const double p1 = std::erf(1 / std::sqrt(2.0));
   CHECK(std::abs(static_cast<double>(within_one) / 400000.0 - p1) < 6 * std::sqrt(p1 * (1 - p1) / 400000.0));
-  check_moments(computed(state.normal(10, 3, {300, 700}, {128, 128})), 10.0, 9.0);
+  check_moments(weft::test::computed_everywhere(state.normal(10, 3, {300, 700}, {128, 128})), 10.0, 9.0);
 
-  const wa::NDArray e = computed(state.exponential(2.5, {400000}, 65536));
+  const wa::NDArray e = weft::test::computed_everywhere(state.exponential(2.5, {400000}, 65536));
   CHECK(moments(e).min >= 0);
   check_moments(e, 2.5, 6.25);
-  check_moments(computed(wr::exponential(1.0, {100000})), 1.0, 1.0);
+  check_moments(weft::test::computed_everywhere(wr::exponential(1.0, {100000})), 1.0, 1.0);
 }
 
 TEST_CASE("randint draws every integer of the range equally often", "[array-random]") {
   wr::RandomState state(3);
-  const wa::NDArray a = computed(state.randint(2, 9, {70000}, 9999));
+  const wa::NDArray a = weft::test::computed_everywhere(state.randint(2, 9, {70000}, 9999));
   CHECK(a.dtype() == wa::DType::int64);
   std::vector<std::int64_t> shifted = a.to_vector<std::int64_t>();
   for (auto& x : shifted) x -= 2;
   check_frequencies(wa::NDArray::from(shifted, {70000}), std::vector<double>(7, 1.0 / 7));
 
-  const wa::NDArray small = computed(state.randint(5, std::nullopt, {3000}, 1000, wa::DType::uint8));
+  const wa::NDArray small = weft::test::computed_everywhere(state.randint(5, std::nullopt, {3000}, 1000, wa::DType::uint8));
   CHECK(small.dtype() == wa::DType::uint8);
   check_frequencies(small.astype(wa::DType::int64), std::vector<double>(5, 0.2));
 
   // The whole range of a dtype, and of int64.
   const std::vector<std::int64_t> bytes =
-      computed(state.randint(-128, 128, {50000}, 20000, wa::DType::int8)).to_vector<std::int64_t>();
+      weft::test::computed_everywhere(state.randint(-128, 128, {50000}, 20000, wa::DType::int8)).to_vector<std::int64_t>();
   CHECK(*std::min_element(bytes.begin(), bytes.end()) == -128);
   CHECK(*std::max_element(bytes.begin(), bytes.end()) == 127);
   const auto lowest = std::numeric_limits<std::int64_t>::min();
   const auto highest = std::numeric_limits<std::int64_t>::max();
-  const wa::NDArray wide = computed(state.randint(lowest, highest, {20000}));
+  const wa::NDArray wide = weft::test::computed_everywhere(state.randint(lowest, highest, {20000}));
   const Moments mw = moments(wide);
   CHECK(std::abs(mw.mean) < 6 * 0x1p63 / std::sqrt(3.0 * 20000));
   CHECK(mw.max > 0.9 * 0x1p63);
@@ -289,27 +280,27 @@ TEST_CASE("randint draws every integer of the range equally often", "[array-rand
 
 TEST_CASE("choice samples with and without replacement", "[array-random]") {
   wr::RandomState state(11);
-  check_frequencies(computed(state.choice(5, wa::Shape{20000}, true, std::nullopt, 3000)),
+  check_frequencies(weft::test::computed_everywhere(state.choice(5, wa::Shape{20000}, true, std::nullopt, 3000)),
                     std::vector<double>(5, 0.2));
   const std::vector<double> p{0.1, 0.2, 0.3, 0.4, 0.0};
-  check_frequencies(computed(state.choice(5, wa::Shape{100, 300}, true, p, {30, 70})), p);
+  check_frequencies(weft::test::computed_everywhere(state.choice(5, wa::Shape{100, 300}, true, p, {30, 70})), p);
 
   // Elements of an array population, in its dtype.
   const wa::NDArray population = wa::NDArray::from<float>({1.5f, -2.0f, 7.25f});
-  const wa::NDArray drawn = computed(state.choice(population, wa::Shape{500}, true, std::nullopt, 128));
+  const wa::NDArray drawn = weft::test::computed_everywhere(state.choice(population, wa::Shape{500}, true, std::nullopt, 128));
   CHECK(drawn.dtype() == wa::DType::float32);
   std::set<float> values;
   for (float x : drawn.to_vector<float>()) values.insert(x);
   CHECK(values == std::set<float>{1.5f, -2.0f, 7.25f});
-  CHECK(computed(state.choice(4)).shape().empty());
+  CHECK(weft::test::computed_everywhere(state.choice(4)).shape().empty());
 
   // Without replacement: a whole sample is a permutation; a part has no repeats.
-  CHECK(is_permutation_of_range(computed(state.choice(50, wa::Shape{5, 10}, false, std::nullopt, {2, 3}))));
+  CHECK(is_permutation_of_range(weft::test::computed_everywhere(state.choice(50, wa::Shape{5, 10}, false, std::nullopt, {2, 3}))));
   const wa::Array chunked = wa::from_array(wa::NDArray::from<std::int64_t>({10, 11, 12, 13, 14, 15, 16}), 3);
   const std::vector<double> q{0.3, 0.0, 0.2, 0.1, 0.0, 0.25, 0.15};
   for (int trial = 0; trial < 20; ++trial) {
     std::vector<std::int64_t> picked =
-        computed(state.choice(chunked, wa::Shape{5}, false, q, 2)).to_vector<std::int64_t>();
+        weft::test::computed_everywhere(state.choice(chunked, wa::Shape{5}, false, q, 2)).to_vector<std::int64_t>();
     std::set<std::int64_t> distinct(picked.begin(), picked.end());
     CHECK(distinct.size() == 5);
     CHECK(distinct.count(11) == 0);
@@ -318,19 +309,19 @@ TEST_CASE("choice samples with and without replacement", "[array-random]") {
   // Weighted sampling without replacement: the first pick follows p.
   std::vector<std::int64_t> firsts;
   for (int trial = 0; trial < 1000; ++trial)
-    firsts.push_back(computed(state.choice(4, wa::Shape{2}, false, std::vector<double>{0.5, 0.3, 0.2, 0.0}))
+    firsts.push_back(weft::test::computed_everywhere(state.choice(4, wa::Shape{2}, false, std::vector<double>{0.5, 0.3, 0.2, 0.0}))
                          .to_vector<std::int64_t>()[0]);
   check_frequencies(wa::NDArray::from(firsts, {1000}), {0.5, 0.3, 0.2, 0.0});
 }
 
 TEST_CASE("permutation shuffles a range or an array's rows", "[array-random]") {
   wr::RandomState state(5);
-  const wa::NDArray p = computed(state.permutation(1000, 128));
+  const wa::NDArray p = weft::test::computed_everywhere(state.permutation(1000, 128));
   CHECK(is_permutation_of_range(p));
   std::vector<std::int64_t> identity(1000);
   std::iota(identity.begin(), identity.end(), 0);
   CHECK(p.to_vector<std::int64_t>() != identity);
-  CHECK(computed(state.permutation(0)).size() == 0);
+  CHECK(weft::test::computed_everywhere(state.permutation(0)).size() == 0);
 
   // Rows of a 10 x 3 array: row r holds 3r, 3r+1, 3r+2.
   std::vector<std::int64_t> rows(30);
@@ -338,7 +329,7 @@ TEST_CASE("permutation shuffles a range or an array's rows", "[array-random]") {
   const wa::Array x = wa::from_array(wa::NDArray::from(rows, {10, 3}), {3, 2});
   const wa::Array shuffled = state.permutation(x);
   CHECK(shuffled.chunks() == x.chunks());
-  const std::vector<std::int64_t> out = computed(shuffled).to_vector<std::int64_t>();
+  const std::vector<std::int64_t> out = weft::test::computed_everywhere(shuffled).to_vector<std::int64_t>();
   std::vector<std::int64_t> firsts;
   for (std::size_t r = 0; r < 10; ++r) {
     CHECK(out[3 * r] % 3 == 0);
@@ -347,7 +338,7 @@ TEST_CASE("permutation shuffles a range or an array's rows", "[array-random]") {
     firsts.push_back(out[3 * r] / 3);
   }
   CHECK(is_permutation_of_range(wa::NDArray::from(firsts, {10})));
-  const wa::NDArray vector = computed(wr::permutation(wa::NDArray::from<double>({1, 2, 3, 4})));
+  const wa::NDArray vector = weft::test::computed_everywhere(wr::permutation(wa::NDArray::from<double>({1, 2, 3, 4})));
   std::vector<double> sorted = vector.to_vector<double>();
   std::sort(sorted.begin(), sorted.end());
   CHECK(sorted == std::vector<double>{1, 2, 3, 4});
@@ -359,19 +350,19 @@ TEST_CASE("random values depend on the seed and chunks only", "[array-random]") 
   const wa::Array x1 = a.normal(0, 1, {50, 40}, {16, 16});
   const wa::Array x2 = b.normal(0, 1, {50, 40}, {16, 16});
   CHECK(x1.name() == x2.name());
-  CHECK(computed(x1).equals(computed(x2)));
+  CHECK(weft::test::computed_everywhere(x1).equals(weft::test::computed_everywhere(x2)));
   // The next call of a state differs; so does another seed, and other chunks.
-  CHECK_FALSE(computed(a.normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
-  CHECK_FALSE(computed(wr::RandomState(124).normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
-  CHECK_FALSE(computed(wr::RandomState(123).normal(0, 1, {50, 40}, {25, 40})).equals(computed(x1)));
+  CHECK_FALSE(weft::test::computed_everywhere(a.normal(0, 1, {50, 40}, {16, 16})).equals(weft::test::computed_everywhere(x1)));
+  CHECK_FALSE(weft::test::computed_everywhere(wr::RandomState(124).normal(0, 1, {50, 40}, {16, 16})).equals(weft::test::computed_everywhere(x1)));
+  CHECK_FALSE(weft::test::computed_everywhere(wr::RandomState(123).normal(0, 1, {50, 40}, {25, 40})).equals(weft::test::computed_everywhere(x1)));
   a.seed(123);
-  CHECK(computed(a.normal(0, 1, {50, 40}, {16, 16})).equals(computed(x1)));
+  CHECK(weft::test::computed_everywhere(a.normal(0, 1, {50, 40}, {16, 16})).equals(weft::test::computed_everywhere(x1)));
   // The free functions take a fresh key per call; seed() restarts them.
   CHECK(wr::random_sample({3}).name() != wr::random_sample({3}).name());
   wr::seed(9);
-  const wa::NDArray first = computed(wr::randint(0, 1000, {20}));
+  const wa::NDArray first = weft::test::computed_everywhere(wr::randint(0, 1000, {20}));
   wr::seed(9);
-  CHECK(computed(wr::randint(0, 1000, {20})).equals(first));
+  CHECK(weft::test::computed_everywhere(wr::randint(0, 1000, {20})).equals(first));
 
   // Every block's task, encoded for another rank and decoded, gives the same block.
   wr::RandomState c(77);

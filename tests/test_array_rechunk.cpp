@@ -89,6 +89,36 @@ TEST_CASE("rechunk gives the same elements in the requested blocks", "[array-rec
   }
 }
 
+TEST_CASE("rechunk with balance spreads the leftover block as dask does", "[array-rechunk]") {
+  // The expected chunks are dask 2022.12's x.rechunk(to, balance=True).chunks.
+  struct Case {
+    wa::Shape shape;
+    wa::ChunkSpec to;
+    wa::Chunks want;
+  };
+  const Case cases[] = {
+      {{1000}, 400, {{500, 500}}},
+      {{100}, 33, {{34, 34, 32}}},
+      {{10}, 3, {{4, 4, 2}}},
+      {{17}, 5, {{6, 6, 5}}},
+      {{9}, 4, {{5, 4}}},
+      {{7}, 2, {{3, 3, 1}}},
+      {{10}, 1, {{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}}},
+      {{1000, 30}, {400, -1}, {{500, 500}, {30}}},
+      {{3}, 2, {{2, 1}}},  // cannot be balanced: dask warns and keeps them
+      {{0, 5}, {2, 2}, {{0}, {3, 2}}},  // dask divides by zero on the empty axis; weft keeps it
+  };
+  for (const Case& c : cases) {
+    INFO("shape " << wa::shape_str(c.shape));
+    const wa::NDArray input = signed_ramp(c.shape, wa::DType::float64);
+    const wa::Array y = wa::rechunk(wa::from_array(input, 1), c.to, {.balance = true});
+    REQUIRE(y.chunks() == c.want);
+    check_blocks(y, input);
+  }
+  // Without balance the leftover stays.
+  CHECK(wa::rechunk(wa::zeros({1000}, wa::DType::float64, 1), 400).chunks() == wa::Chunks{{400, 400, 200}});
+}
+
 TEST_CASE("rechunk to the same chunks is the array itself", "[array-rechunk]") {
   const wa::Array x = wa::from_array(signed_ramp({6, 4}, wa::DType::int32), {4, 3});
   CHECK(wa::rechunk(x, {4, 3}).name() == x.name());

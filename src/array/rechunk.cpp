@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <queue>
 #include <string>
 #include <tuple>
@@ -290,6 +292,44 @@ std::vector<Chunks> plan_rechunk(const Chunks& old_chunks, const Chunks& new_chu
   return steps;
 }
 
+namespace {
+
+// A regular chunking of n elements: blocks of `width` and the leftover.
+AxisChunkSizes regular_chunks(std::int64_t n, std::int64_t width) {
+  AxisChunkSizes out(static_cast<std::size_t>(n / width), width);
+  if (n % width != 0) out.push_back(n % width);
+  return out;
+}
+
+// dask's _balance_chunksizes: of the regular chunkings whose width lies
+// within half the median block of `chunks`, the one with as many blocks (one
+// fewer when the smallest block is at most half the largest: that leftover
+// goes) and the least difference between its largest and smallest block;
+// nullopt when there is none.
+std::optional<AxisChunkSizes> balanced_axis(AxisChunkSizes chunks) {
+  const std::int64_t total = std::accumulate(chunks.begin(), chunks.end(), std::int64_t{0});
+  if (total == 0) return chunks;
+  std::size_t blocks = chunks.size();
+  const auto [smallest, largest] = std::minmax_element(chunks.begin(), chunks.end());
+  if (2 * *smallest <= *largest) --blocks;
+  std::sort(chunks.begin(), chunks.end());
+  const std::size_t mid = chunks.size() / 2;
+  const std::int64_t median = chunks.size() % 2 ? chunks[mid] : (chunks[mid - 1] + chunks[mid]) / 2;
+  std::optional<AxisChunkSizes> best;
+  for (std::int64_t width = std::max<std::int64_t>(1, median - median / 2); width <= median + median / 2; ++width) {
+    AxisChunkSizes candidate = regular_chunks(total, width);
+    if (candidate.size() != blocks) continue;
+    const auto spread = [](const AxisChunkSizes& c) {
+      const auto [lo, hi] = std::minmax_element(c.begin(), c.end());
+      return *hi - *lo;
+    };
+    if (!best || spread(candidate) < spread(*best)) best = std::move(candidate);
+  }
+  return best;
+}
+
+}  // namespace
+
 Array rechunk(const Array& x, const ChunkSpec& spec, const RechunkOptions& options) {
   if (has_unknown(x.chunks()))
     throw ValueError("unknown-chunks", "rechunk: the array has chunks of unknown size " + chunks_str(x.chunks()) +
@@ -302,6 +342,17 @@ Array rechunk(const Array& x, const ChunkSpec& spec, const RechunkOptions& optio
   }
   if (has_unknown(chunks))
     throw ValueError("bad-chunks", "rechunk: the new chunks " + chunks_str(chunks) + " have blocks of unknown size");
+  if (options.balance)
+    for (std::size_t axis = 0; axis < chunks.size(); ++axis) {
+      if (auto balanced = balanced_axis(chunks[axis])) {
+        chunks[axis] = std::move(*balanced);
+      } else {
+        std::fprintf(stderr,
+                     "weft: warning: rechunk: cannot balance the chunks %s of axis %zu; try larger chunks "
+                     "(kept as they are)\n",
+                     chunks_str(Chunks{chunks[axis]}).c_str(), axis);
+      }
+    }
   if (chunks == x.chunks()) return x;
   Array out = x;
   for (const Chunks& step :

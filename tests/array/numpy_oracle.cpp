@@ -16,6 +16,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "block_inputs.hpp"
+
 namespace weft::test {
 namespace {
 
@@ -170,6 +172,16 @@ void check_close(const wa::NDArray& got, const wa::NDArray& want, double rtol, d
   }
   INFO(mismatches << " of " << got.size() << " elements differ; first " << first);
   CHECK(mismatches == 0);
+}
+
+wa::NDArray computed_everywhere(const wa::Array& x) {
+  wa::NDArray sync = x.compute(scheduler::sync);
+  CHECK(sync.shape() == x.shape());
+  CHECK(sync.dtype() == x.dtype());
+  for (const auto choice : test_schedulers())
+    if (choice.kind != SchedulerKind::sync)
+      check_close(x.compute(choice), sync, 0.0, 0.0, true, std::string(to_string(choice.kind)) + " vs sync");
+  return sync;
 }
 
 }  // namespace weft::test

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "weft/array/array.hpp"
 #include "weft/array/ndarray.hpp"
 
 namespace weft::test {
@@ -31,5 +32,10 @@ std::vector<array::NDArray> numpy(const std::string& code, const NumpyInputs& in
 /// with equal_nan=True would. Integer and bool arrays must be equal.
 void check_close(const array::NDArray& got, const array::NDArray& want, double rtol = 1e-7,
                  double atol = 0.0, bool check_dtype = true, const std::string& what = "");
+
+/// x computed on the sync scheduler, with CHECKs that its shape and dtype are
+/// x's and that every other scheduler of test_schedulers() gives exactly the
+/// same values (NaN equal to NaN).
+array::NDArray computed_everywhere(const array::Array& x);
 
 }  // namespace weft::test

@@ -30,6 +30,11 @@ struct RechunkOptions {
   /// The largest intermediate block, in bytes (default: config array.chunk-size).
   /// Also the size that "auto" chunks aim at.
   std::optional<std::size_t> block_size_limit = std::nullopt;
+  /// Make the blocks of each axis as equal as possible (dask's balance=True):
+  /// a small leftover block is spread over the others, so rechunk(n // N,
+  /// {.balance = true}) almost always gives N blocks. An axis that cannot be
+  /// balanced keeps its chunks, with a warning on stderr (dask warns too).
+  bool balance = false;
 };
 
 /// dask's default rechunk threshold (array.rechunk.threshold).
