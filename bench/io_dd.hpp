@@ -1,19 +1,23 @@
 // bench/io_dd.hpp - the disk's own speed beside the array I/O benches
 // (io_hdf5.cpp, io_netcdf.cpp): `dd` to the same folder in the same run,
-// the median of three (dd here varies a lot), and dropping a file from the
-// page cache so that a read comes from disk.
+// the median of three (dd here varies a lot), dropping a file from the
+// page cache so that a read comes from disk, and a read bench's figures.
 #pragma once
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "options.hpp"
 #include "weft/error.hpp"
 
 namespace weft_bench {
@@ -70,6 +74,35 @@ inline double dd_read_mbps(const fs::path& file) {
     drop_from_page_cache(file);
     return run_dd("if='" + file.string() + "' of=/dev/null bs=8M");
   });
+}
+
+// The figures of a read bench: `read_sum` reads `file` (`bytes` long, written
+// by the bench) whole and returns the sum of its values, which should be
+// `want`. mbps: the best of `repeat` reads after dropping the file from the
+// page cache; dd_mbps: dd reading it after the same drop (ratio: the two);
+// cached_mbps / dd_cached_mbps: the same two reads from the page cache (the
+// CPU's part of a read); dd_write_mbps: dd's conv=fdatasync write to the same
+// folder (the peer). Removes the file.
+inline nlohmann::json read_figures(const fs::path& file, double bytes, long repeat, double want,
+                                   const std::function<double()>& read_sum) {
+  double got = 0.0;
+  const auto close_to_want = [&] { return std::fabs(got - want) <= 1e-9 * std::fabs(want); };
+  const double seconds = best_of(repeat, [&] {
+    drop_from_page_cache(file);
+    got = read_sum();
+  });
+  const double dd = dd_read_mbps(file);
+  const bool correct = close_to_want();
+  const double cached_seconds = best_of(repeat, [&] { got = read_sum(); });
+  const double dd_cached = median_of_3([&] { return run_dd("if='" + file.string() + "' of=/dev/null bs=8M"); });
+  fs::remove(file);
+  const double dd_write = dd_write_mbps(file.parent_path());
+  const double mbps = bytes / seconds / 1e6, cached_mbps = bytes / cached_seconds / 1e6;
+  return {{"seconds", seconds},          {"mbps", mbps},
+          {"dd_mbps", dd},               {"ratio", mbps / dd},
+          {"dd_write_mbps", dd_write},   {"ratio_to_dd_write", mbps / dd_write},
+          {"cached_mbps", cached_mbps},  {"dd_cached_mbps", dd_cached},
+          {"cached_ratio", cached_mbps / dd_cached}, {"correct", correct && close_to_want()}};
 }
 
 }  // namespace weft_bench

@@ -32,7 +32,9 @@ void spill(Options& opts);  // bench/spill.cpp
 // bench/io_hdf5.cpp
 void to_hdf5(Options& opts);
 void from_hdf5(Options& opts);
-void to_netcdf(Options& opts);  // bench/io_netcdf.cpp
+// bench/io_netcdf.cpp
+void to_netcdf(Options& opts);
+void from_netcdf(Options& opts);
 }
 
 namespace {
@@ -133,6 +135,7 @@ const std::map<std::string, std::function<void(Options&)>>& benchmarks() {
       {"to-hdf5", weft_bench::to_hdf5},
       {"from-hdf5", weft_bench::from_hdf5},
       {"to-netcdf", weft_bench::to_netcdf},
+      {"from-netcdf", weft_bench::from_netcdf},
   };
   return all;
 }

@@ -239,6 +239,27 @@ TEST_CASE("from_netcdf reads files xarray wrote", "[io-netcdf]") {
   CHECK(wio::netcdf_attributes(path, "p").at("units") == wio::NetcdfAttribute(std::string("hPa")));
 }
 
+TEST_CASE("from_netcdf reads a file again when it was rewritten, by weft or by another program", "[io-netcdf]") {
+  Scratch scratch("weft-io-netcdf");
+  const std::string path = scratch / "again.nc";
+  const wa::Array first = wa::random::random({6, 8}, {3, 4});
+  wio::to_netcdf(path, {{"v", first, {"y", "x"}}});
+  CHECK(wio::from_netcdf(path, "v").compute(weft::scheduler::threads).equals(first.compute()));
+  // Renamed over the file: the path names another inode, which is opened anew.
+  const wa::Array second = first + 1.0;
+  wio::to_netcdf(path, {{"v", second, {"y", "x"}}}, {}, {.overwrite = true});
+  CHECK(wio::from_netcdf(path, "v").compute(weft::scheduler::threads).equals(second.compute()));
+  // Rewritten in place by xarray (another size) once weft closed the files it kept open.
+  wio::close_netcdf_files();
+  const auto want = numpy("import xarray as xr\n"
+                          "x = np.arange(20.0).reshape(4, 5)\n"
+                          "xr.Dataset({'v': (('y', 'x'), x)}).to_netcdf('" + path + "', mode='w')\n"
+                          "out = [x]");
+  const wa::Array third = wio::from_netcdf(path, "v");
+  CHECK(third.shape() == wa::Shape{4, 5});
+  CHECK(third.compute().equals(want[0]));
+}
+
 TEST_CASE("from_netcdf and to_netcdf name the path and the problem before any task runs", "[io-netcdf]") {
   Scratch scratch("weft-io-netcdf");
   const std::string path = scratch / "a.nc";

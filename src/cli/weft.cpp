@@ -1,5 +1,6 @@
-// src/cli/weft.cpp - the `weft` command: version, help, and `weft config`
-// to inspect and check configuration (man/weft.1 documents it).
+// src/cli/weft.cpp - the `weft` command: version, help, `weft config` to
+// inspect and check configuration, and `weft stage-out` to copy partitioned
+// HDF5 output out of node-local scratch (man/weft.1 documents them).
 //
 // Errors print one line "weft: <message>" on stderr and exit with status 2.
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "../io/stage_out.hpp"
 #include "weft/config.hpp"
 #include "weft/version.hpp"
 
@@ -62,6 +64,27 @@ void add_config_command(CLI::App& app) {
   });
 }
 
+struct StageOutArguments {
+  std::string virtual_file;
+  std::string destination;
+  bool overwrite = false;
+};
+
+// `weft stage-out VIRTUAL_FILE DEST [--overwrite]`; its exit status goes to `status`.
+void add_stage_out_command(CLI::App& app, int& status) {
+  CLI::App* stage = app.add_subcommand(
+      "stage-out", "Copy the node-local parts of a partitioned HDF5 file into a shared folder "
+                   "(run one task per node: srun --ntasks-per-node=1)");
+  auto arguments = std::make_shared<StageOutArguments>();  // owned by the callback
+  stage->add_option("virtual_file", arguments->virtual_file, "The virtual file to_hdf5 wrote")->required();
+  stage->add_option("destination", arguments->destination, "The shared folder (made if missing)")->required();
+  stage->add_flag("--overwrite", arguments->overwrite, "Replace files of the same names in the folder");
+  stage->callback([arguments, &status] {
+    status = weft::io::detail::stage_out_command(arguments->virtual_file, arguments->destination,
+                                                 arguments->overwrite);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +92,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("weft ") + weft::version);
   app.require_subcommand(1);
   add_config_command(app);
+  int status = EXIT_SUCCESS;
+  add_stage_out_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -79,5 +104,5 @@ int main(int argc, char** argv) {
     std::cerr << "weft: " << e.what() << '\n';
     return usage_or_runtime_error;
   }
-  return EXIT_SUCCESS;
+  return status;
 }

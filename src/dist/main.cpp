@@ -65,14 +65,6 @@ Runtime& runtime() {
   return r;
 }
 
-// Started by mpirun/mpiexec/srun (Open MPI, MPICH/PMI, PMIx), as opposed to
-// a plain ./program, which must not need MPI at all.
-bool launched_by_mpi() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"})
-    if (std::getenv(var)) return true;
-  return false;
-}
-
 dist::IdlePolicy idle_policy() {
   dist::IdlePolicy p;
   p.spin_seconds = config::get_seconds("distributed.comm.spin");
@@ -114,7 +106,7 @@ void init(int& argc, char**& argv) {
   if (rt.started) throw RuntimeError("already-started", "weft::init was called twice");
   dist::strip_flags(argc, argv);
   dist::load_preloads(dist::worker_options(1).preload);
-  if (!launched_by_mpi()) {
+  if (!dist::launched_by_mpi()) {
     rt.client_impl = std::make_unique<detail::ClientImpl>();
     rt.client = std::make_unique<Client>(*rt.client_impl);
     rt.started = true;

@@ -330,8 +330,7 @@ WorkerOptions worker_options(unsigned ranks_on_node, const NodeInfo& node) {
                               : default_nthreads(node, ranks_on_node);
   options.memory_limit = memory_limit_bytes(config::get<std::string>(kMemoryLimit), configured(kMemoryLimit),
                                             node, ranks_on_node);
-  const auto directory = config::get_optional<std::string>(kLocalDirectory);
-  options.local_directory = directory ? *directory : default_local_directory();
+  options.local_directory = local_directory();
   if (const auto resources = config::get_optional<std::string>(kResources))
     options.resources = resources_from_text(*resources, configured(kResources));
   if (const auto preload = config::get_optional<std::string>(kPreload)) options.preload = split_preloads(*preload);
@@ -342,6 +341,17 @@ WorkerOptions worker_options(unsigned ranks_on_node, const NodeInfo& node) {
 }
 
 WorkerOptions worker_options(unsigned ranks_on_node) { return worker_options(ranks_on_node, node_info()); }
+
+std::string local_directory() {
+  const auto directory = config::get_optional<std::string>(kLocalDirectory);
+  return directory ? *directory : default_local_directory();
+}
+
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK"})
+    if (std::getenv(var)) return true;
+  return false;
+}
 
 std::string worker_name(const WorkerOptions& options, unsigned worker) {
   return options.name + std::to_string(worker);

@@ -68,6 +68,16 @@ WorkerOptions worker_options(unsigned ranks_on_node, const NodeInfo& node);
 /// The same for this node (node_info()).
 WorkerOptions worker_options(unsigned ranks_on_node);
 
+/// This rank's node-local folder, as a worker's --local-directory resolves
+/// it: distributed.worker.local-directory, else the default above (tasks and
+/// collective steps read it on the rank they run on; a local run uses it too).
+std::string local_directory();
+
+/// Whether a launcher (mpirun, mpiexec, srun: Open MPI, MPICH/PMI, PMIx)
+/// started this process, as opposed to a plain ./program, which must not
+/// need MPI at all.
+bool launched_by_mpi();
+
 /// The name of worker `worker` (0-based), as dask-worker names its processes:
 /// the configured name with the number appended ("gpu" -> "gpu0", "gpu1",
 /// ...), or the number alone when no name is configured (as LocalCluster).

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "weft/array/chunks.hpp"
 #include "weft/array/ndarray.hpp"
 #include "weft/collective.hpp"
+#include "weft/error.hpp"
 
 namespace weft::io::detail {
 
@@ -40,13 +42,33 @@ class ArrayBlocks {
     return out;
   }
   array::Shape extent(const std::vector<std::int64_t>& index) const { return array::block_shape(chunks_, index); }
+  /// The extent of block `index`, checked to be `given`'s shape (a writer's
+  /// input block; ValueError "block-mismatch" "<context>: block (i, j) has
+  /// shape ..., expected ..." otherwise).
+  array::Shape checked_extent(const std::vector<std::int64_t>& index, const array::NDArray& given,
+                              const std::string& context) const {
+    array::Shape want = extent(index);
+    if (given.shape() != want)
+      throw ValueError("block-mismatch", context + ": block " + array::shape_str(index) + " has shape " +
+                                             array::shape_str(given.shape()) + ", expected " + array::shape_str(want));
+    return want;
+  }
+  /// The elements of the blocks that some rank writes (owner >= 0).
+  std::uint64_t elements_written(const std::vector<int>& owner) const {
+    std::uint64_t n = 0;
+    for (std::size_t p = first_; p < first_ + count(); ++p)
+      if (owner[p] >= 0) n += static_cast<std::uint64_t>(array::shape_size(extent(index(p))));
+    return n;
+  }
   /// The most non-empty blocks any one rank owns: the number of write calls
   /// every rank makes in a collective transfer (the others with empty
   /// selections). Every rank computes it alike from `owner`, without a message.
+  /// Blocks with a negative owner are written by other ranks (another part
+  /// file of a partitioned write) and not counted.
   std::size_t most_per_rank(const std::vector<int>& owner, int ranks) const {
     std::vector<std::size_t> per_rank(static_cast<std::size_t>(ranks), 0);
     for (std::size_t p = first_; p < first_ + count(); ++p)
-      if (array::shape_size(extent(index(p))) > 0) ++per_rank[static_cast<std::size_t>(owner[p])];
+      if (owner[p] >= 0 && array::shape_size(extent(index(p))) > 0) ++per_rank[static_cast<std::size_t>(owner[p])];
     return *std::max_element(per_rank.begin(), per_rank.end());
   }
 

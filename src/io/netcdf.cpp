@@ -2,7 +2,7 @@
 // NetCDF-C's MPI flavour.
 //
 // libnetcdf_mpi is not thread-safe and runs on the same libhdf5_openmpi as
-// hdf5.cpp, so every nc_* call holds hdf5_mutex (hdf5_mutex.hpp). Open files
+// the HDF5 reader and writer, so every nc_* call holds hdf5_mutex (hdf5_mutex.hpp). Open files
 // are RAII (NcFile); every failing call becomes an exception naming the path
 // and NetCDF's reason (nc_strerror).
 #include "weft/io/netcdf.hpp"
@@ -14,11 +14,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <list>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <variant>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include <cereal/types/map.hpp>
@@ -81,6 +83,54 @@ NcFile open_for_reading(const std::string& path, std::string_view op) {
   check_nc(status, "cannot-open", context);
   return NcFile(id);
 }
+
+// The files read tasks keep open in this process, so that a task does not
+// open its file again: NetCDF's open reads the file's metadata (0.45-0.6 ms
+// for one variable here, a tenth of reading an 8 MB chunk from the page
+// cache). At most 32, most recently used first; a path that now names
+// another file (device, inode, size or mtime changed: rewritten or appended
+// to) is opened again. Never destroyed: HDF5 closes what is still open when
+// it shuts down, after which nc_close would fail.
+class OpenNetcdfFiles {
+ public:
+  static OpenNetcdfFiles& instance() {
+    static OpenNetcdfFiles* files = new OpenNetcdfFiles;
+    return *files;
+  }
+  // The file at `path` open read-only (hdf5_mutex held); open_for_reading's errors.
+  int open(const std::string& path, std::string_view op) {
+    struct stat st {};
+    // Stamped before opening: a file replaced in between is opened again next time.
+    const Stamp stamp = ::stat(path.c_str(), &st) == 0 ? stamp_of(st) : Stamp{};
+    for (auto it = files_.begin(); it != files_.end(); ++it) {
+      if (it->path != path) continue;
+      if (it->stamp == stamp) {
+        files_.splice(files_.begin(), files_, it);
+        return files_.front().file.get();
+      }
+      files_.erase(it);
+      break;
+    }
+    NcFile file = open_for_reading(path, op);
+    if (files_.size() >= kMaxOpen) files_.pop_back();
+    files_.push_front(Entry{path, stamp, std::move(file)});
+    return files_.front().file.get();
+  }
+  void close_all() { files_.clear(); }
+
+ private:
+  static constexpr std::size_t kMaxOpen = 32;
+  using Stamp = std::tuple<dev_t, ino_t, off_t, time_t, long>;
+  static Stamp stamp_of(const struct stat& st) {
+    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  }
+  struct Entry {
+    std::string path;
+    Stamp stamp;
+    NcFile file;
+  };
+  std::list<Entry> files_;
+};
 
 int variable_id(int file, const std::string& path, const std::string& name, std::string_view op) {
   int id = -1;
@@ -257,15 +307,15 @@ struct NetcdfReadSpec {
   }
 };
 
-// The read task of one block: opens the file (NetCDF's open reads only the
-// metadata), reads the block's hyperslab, closes it.
+// The read task of one block: reads the block's hyperslab from the file
+// (kept open by OpenNetcdfFiles).
 NDArray read_netcdf_block(const NetcdfReadSpec& spec, const Shape& start, const Shape& extent) {
   NDArray stored(stored_dtype(spec.dtype), extent);
   {
     std::lock_guard lock(hdf5_mutex());
-    NcFile file = open_for_reading(spec.path, "from_netcdf");
-    const int varid = variable_id(file.get(), spec.path, spec.variable, "from_netcdf");
-    const VariableInfo now = inspect(file.get(), varid, spec.path, spec.variable, "from_netcdf");
+    const int file = OpenNetcdfFiles::instance().open(spec.path, "from_netcdf");
+    const int varid = variable_id(file, spec.path, spec.variable, "from_netcdf");
+    const VariableInfo now = inspect(file, varid, spec.path, spec.variable, "from_netcdf");
     if (now.shape != spec.shape || now.dtype != spec.dtype)
       throw IoError("cannot-read", "from_netcdf: variable '" + spec.variable + "' of '" + spec.path +
                                        "' changed after the array was made: it was " +
@@ -273,7 +323,7 @@ NDArray read_netcdf_block(const NetcdfReadSpec& spec, const Shape& start, const 
                                        array::shape_str(spec.shape) + ", it is " +
                                        std::string(array::dtype_name(now.dtype)) + " " + array::shape_str(now.shape));
     if (stored.size() > 0)
-      check_nc(nc_get_vara(file.get(), varid, sizes(start).data(), sizes(extent).data(), stored.raw_data()),
+      check_nc(nc_get_vara(file, varid, sizes(start).data(), sizes(extent).data(), stored.raw_data()),
                "cannot-read",
                "from_netcdf: cannot read block at " + array::shape_str(start) + " of variable '" + spec.variable +
                    "' of '" + spec.path + "'");
@@ -290,9 +340,8 @@ array::Array from_netcdf(const std::string& path, const std::string& variable, s
   struct stat st {};
   {
     std::lock_guard lock(hdf5_mutex());
-    NcFile file = open_for_reading(spec.path, "from_netcdf");
-    info = inspect(file.get(), variable_id(file.get(), spec.path, variable, "from_netcdf"), spec.path, variable,
-                   "from_netcdf");
+    const int file = OpenNetcdfFiles::instance().open(spec.path, "from_netcdf");
+    info = inspect(file, variable_id(file, spec.path, variable, "from_netcdf"), spec.path, variable, "from_netcdf");
     ::stat(spec.path.c_str(), &st);
   }
   spec.shape = info.shape;
@@ -341,6 +390,11 @@ std::vector<std::string> netcdf_dims(const std::string& path, const std::string&
     names.emplace_back(name);
   }
   return names;
+}
+
+void close_netcdf_files() {
+  std::lock_guard lock(detail::hdf5_mutex());
+  detail::OpenNetcdfFiles::instance().close_all();
 }
 
 NetcdfAttributes netcdf_attributes(const std::string& path, const std::string& variable) {
@@ -434,42 +488,88 @@ std::vector<int> define_file(int file, const NetcdfWritePlan& plan, const std::s
   return ids;
 }
 
-// Writes this rank's blocks of variable `v`, `records` records after the
-// start along its unlimited dimension. Collective access: every rank makes
-// as many nc_put_vara calls as the rank with the most blocks (empty ones
-// pad); 0-d variables are written independently by their owner.
-void write_blocks(int file, int varid, const NetcdfWritePlan& plan, const NetcdfVariablePlan& v, std::size_t records,
-                  const CollectiveContext& ctx, const LocalParts<NDArray>& mine, const EarlyWriteback& writeback) {
-  const std::string context = "to_netcdf: variable '" + v.name + "' of '" + plan.target + "'";
+// Whether the ranks write variable `v` with collective access. NetCDF-C
+// needs it to extend an unlimited dimension and to write filtered (deflated)
+// variables. Fixed-size unfiltered variables are written independently:
+// every block is whole chunks, so MPI-IO's two-phase aggregation has nothing
+// to merge and only sends every block through an aggregator (2 writers,
+// 800 MB: 4.1-5.2 s collective, 2.1-2.4 s independent; docs/benchmarks.md).
+// 0-d variables are written independently by their owner (a scalar cannot
+// be padded with an empty selection).
+bool collective_access(const CollectiveContext& ctx, const NetcdfWritePlan& plan, const NetcdfVariablePlan& v) {
+  return ctx.comm != MPI_COMM_NULL && !v.shape.empty() && (v.record_axis >= 0 || plan.deflate_level > 0);
+}
+
+// One block this rank writes: where it goes in its variable and its elements.
+struct NcBlockWrite {
+  std::vector<std::int64_t> index;
+  std::vector<std::size_t> start, count;
+  const NDArray* block = nullptr;
+};
+
+// This rank's non-empty blocks of variable `v`, `records` records after the
+// start along its unlimited dimension, each checked against the variable's
+// chunks (ValueError "block-mismatch") before anything is written.
+std::vector<NcBlockWrite> blocks_to_write(const NetcdfWritePlan& plan, const NetcdfVariablePlan& v, std::size_t records,
+                                          const LocalParts<NDArray>& mine) {
   const ArrayBlocks blocks(v.chunks, v.first_part);
-  const bool collective = ctx.comm != MPI_COMM_NULL && !v.shape.empty();
-  if (ctx.comm != MPI_COMM_NULL)
-    check_nc(nc_var_par_access(file, varid, collective ? NC_COLLECTIVE : NC_INDEPENDENT), "cannot-write",
-             context + ": cannot set parallel access");
-  const std::size_t calls = collective ? blocks.most_per_rank(mine.owner, ctx.size) : 0;
-  std::size_t issued = 0;
+  std::vector<NcBlockWrite> out;
   for (std::size_t i = 0; i < mine.index.size(); ++i) {
     if (!blocks.holds(mine.index[i])) continue;
-    const std::vector<std::int64_t> index = blocks.index(mine.index[i]);
-    const Shape extent = blocks.extent(index);
+    std::vector<std::int64_t> index = blocks.index(mine.index[i]);
     const NDArray& given = *mine.values[i];
-    if (given.shape() != extent)
-      throw ValueError("block-mismatch", context + ": block " + array::shape_str(index) + " has shape " +
-                                             array::shape_str(given.shape()) + ", expected " + array::shape_str(extent));
+    const Shape extent =
+        blocks.checked_extent(index, given, "to_netcdf: variable '" + v.name + "' of '" + plan.target + "'");
     if (given.size() == 0) continue;
     std::vector<std::size_t> start = sizes(blocks.start(index));
     if (v.record_axis >= 0) start[static_cast<std::size_t>(v.record_axis)] += records;
-    const NDArray block = given.astype(stored_dtype(v.dtype));  // contiguous, of the file's type
-    ++issued;
-    check_nc(nc_put_vara(file, varid, start.data(), sizes(extent).data(), block.raw_data()), "cannot-write",
-             context + ": cannot write block " + array::shape_str(index));
-    writeback.start();
+    out.push_back({std::move(index), std::move(start), sizes(extent), &given});
   }
+  return out;
+}
+
+// Writes this rank's blocks of variable `v`. With collective access every
+// rank makes as many nc_put_vara calls as the rank with the most blocks
+// (empty ones pad) and the ranks agree after each call; independent writes
+// agree once, after each rank's last block. So a write that failed on one
+// rank (a full disk) stops all of them, instead of leaving the others in a
+// collective call or closing the file (collective too) while others write.
+// Returns false when another rank failed; this rank's own failure throws.
+bool write_blocks(int file, int varid, const NetcdfWritePlan& plan, const NetcdfVariablePlan& v,
+                  const std::vector<NcBlockWrite>& writes, const CollectiveContext& ctx,
+                  const LocalParts<NDArray>& mine, const EarlyWriteback& writeback) {
+  const std::string context = "to_netcdf: variable '" + v.name + "' of '" + plan.target + "'";
+  const bool collective = collective_access(ctx, plan, v);
+  if (ctx.comm != MPI_COMM_NULL)
+    check_nc(nc_var_par_access(file, varid, collective ? NC_COLLECTIVE : NC_INDEPENDENT), "cannot-write",
+             context + ": cannot set parallel access");
+  const std::size_t calls =
+      collective ? ArrayBlocks(v.chunks, v.first_part).most_per_rank(mine.owner, ctx.size) : writes.size();
   const std::vector<std::size_t> none(v.shape.size(), 0);
   const double dummy = 0;  // a buffer for the empty selections
-  for (; issued < calls; ++issued)
-    check_nc(nc_put_vara(file, varid, none.data(), none.data(), &dummy), "cannot-write",
-             context + ": cannot take part in a collective write");
+  std::exception_ptr error;
+  bool all_ok = true;
+  for (std::size_t call = 0; call < calls; ++call) {
+    try {
+      if (call < writes.size()) {
+        const NcBlockWrite& w = writes[call];
+        const NDArray block = w.block->astype(stored_dtype(v.dtype));  // contiguous, of the file's type
+        check_nc(nc_put_vara(file, varid, w.start.data(), w.count.data(), block.raw_data()), "cannot-write",
+                 context + ": cannot write block " + array::shape_str(w.index));
+        writeback.start();
+      } else {
+        check_nc(nc_put_vara(file, varid, none.data(), none.data(), &dummy), "cannot-write",
+                 context + ": cannot take part in a collective write");
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (collective) all_ok = all_ranks_ok(ctx, !error);
+    if (error || !all_ok) break;
+  }
+  if (!collective) all_ok = all_ranks_ok(ctx, !error);
+  if (error) std::rethrow_exception(error);
+  return all_ok;
 }
 
 // Opens the temporary file: a new one, or (appending) a copy of the target
@@ -519,9 +619,30 @@ void write_file(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, c
   } else {
     ids = define_file(file.get(), plan, context);
   }
+  // Every rank checks its blocks before the first write and the ranks agree,
+  // so a bad block on one rank stops all of them before a collective call.
+  std::vector<std::vector<NcBlockWrite>> writes;
+  std::exception_ptr error;
+  try {
+    for (const NetcdfVariablePlan& v : plan.variables) writes.push_back(blocks_to_write(plan, v, records, mine));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (!all_ranks_ok(ctx, !error)) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  // A disk too small for the data fails here, before NetCDF's collective
+  // calls could fail on one rank only (measured: a full disk while an append
+  // extended the record dimension left the ranks apart in H5Dset_extent).
+  // Deflated data may need less: its uncompressed size is the bound reserved.
+  std::uint64_t bytes = 0;
+  for (const NetcdfVariablePlan& v : plan.variables)
+    bytes += ArrayBlocks(v.chunks, v.first_part).elements_written(mine.owner) * array::itemsize(stored_dtype(v.dtype));
+  if (!reserve_space(ctx, temporary, bytes, "NetCDF file", plan.target)) return;
   const EarlyWriteback writeback(temporary);
   for (std::size_t i = 0; i < ids.size(); ++i)
-    write_blocks(file.get(), ids[i], plan, plan.variables[i], records, ctx, mine, writeback);
+    if (!write_blocks(file.get(), ids[i], plan, plan.variables[i], writes[i], ctx, mine, writeback)) return;
   check_nc(file.close(), "cannot-write", context + ": cannot finish '" + temporary.string() + "'");
 }
 

@@ -657,11 +657,7 @@ void write_npy_stack_step(const CollectiveContext& ctx, const LocalParts<NDArray
     const ArrayBlocks blocks(plan.chunks, 0);
     for (std::size_t i = 0; i < mine.index.size(); ++i) {
       const std::size_t part = mine.index[i];  // the block's place along the axis: the only axis cut
-      const Shape want = blocks.extent(blocks.index(part));
-      if (mine.values[i]->shape() != want)
-        throw ValueError("block-mismatch", "to_npy_stack: block " + std::to_string(part) + " of '" + plan.target +
-                                               "' has shape " + array::shape_str(mine.values[i]->shape()) +
-                                               ", expected " + array::shape_str(want));
+      blocks.checked_extent(blocks.index(part), *mine.values[i], "to_npy_stack: '" + plan.target + "'");
       write_npy_file(stage.temporary() / (std::to_string(part) + ".npy"), *mine.values[i], plan);
     }
     if (ctx.rank == 0)

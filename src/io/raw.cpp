@@ -107,11 +107,7 @@ void write_raw_step(const CollectiveContext& ctx, const LocalParts<NDArray>& min
     const ArrayBlocks blocks(plan.chunks, 0);
     for (std::size_t i = 0; i < mine.index.size(); ++i) {
       const std::vector<std::int64_t> index = blocks.index(mine.index[i]);
-      const Shape extent = blocks.extent(index);
-      if (mine.values[i]->shape() != extent)
-        throw ValueError("block-mismatch", "to_raw: block " + array::shape_str(index) + " of '" + plan.target +
-                                               "' has shape " + array::shape_str(mine.values[i]->shape()) +
-                                               ", expected " + array::shape_str(extent));
+      const Shape extent = blocks.checked_extent(index, *mine.values[i], "to_raw: '" + plan.target + "'");
       const NDArray block = mine.values[i]->astype(plan.dtype);  // contiguous
       const auto* data = static_cast<const char*>(block.raw_data());
       for_each_run(plan.shape, blocks.start(index), extent, block.itemsize(),

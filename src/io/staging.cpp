@@ -2,6 +2,7 @@
 #include "staging.hpp"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <system_error>
 
+#include "../dist/runtime_signals.hpp"
 #include "weft/error.hpp"
 #include "weft/tokenize.hpp"
 
@@ -100,6 +102,101 @@ bool all_ranks_ok(const CollectiveContext& ctx, bool ok) {
   return all_ok != 0;
 }
 
+bool reserve_space(const CollectiveContext& ctx, const fs::path& temporary, std::uint64_t bytes, std::string_view what,
+                   const fs::path& target) {
+  constexpr std::uint64_t metadata = 1 << 20;
+  int err = 0;
+  if (ctx.rank == 0) {
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      err = errno;
+    } else {
+      struct stat st {};
+      if (::fstat(fd, &st) != 0 ||
+          ::fallocate(fd, FALLOC_FL_KEEP_SIZE, st.st_size, static_cast<off_t>(bytes + metadata)) != 0)
+        err = errno;
+      ::close(fd);
+    }
+    if (err == EOPNOTSUPP || err == ENOSYS) err = 0;  // nothing to check on such a file system
+  }
+  if (all_ranks_ok(ctx, err == 0)) return true;
+  if (err != 0) weft::detail::throw_cannot_write(what, target, err);
+  return false;
+}
+
+std::vector<std::string> allgather_text(const CollectiveContext& ctx, const std::string& text) {
+  if (ctx.comm == MPI_COMM_NULL) return {text};
+  const int size = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<std::size_t>(ctx.size)), offsets(sizes.size());
+  MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, ctx.comm);
+  int total = 0;
+  for (std::size_t r = 0; r < sizes.size(); ++r) {
+    offsets[r] = total;
+    total += sizes[r];
+  }
+  std::string all(static_cast<std::size_t>(total), '\0');
+  MPI_Allgatherv(text.data(), size, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, ctx.comm);
+  std::vector<std::string> out;
+  for (std::size_t r = 0; r < sizes.size(); ++r)
+    out.push_back(all.substr(static_cast<std::size_t>(offsets[r]), static_cast<std::size_t>(sizes[r])));
+  return out;
+}
+
+std::string broadcast_text(const CollectiveContext& ctx, std::string text, int root) {
+  if (ctx.comm == MPI_COMM_NULL) return text;
+  unsigned long long size = text.size();
+  MPI_Bcast(&size, 1, MPI_UNSIGNED_LONG_LONG, root, ctx.comm);
+  text.resize(size);
+  MPI_Bcast(text.data(), static_cast<int>(size), MPI_CHAR, root, ctx.comm);
+  return text;
+}
+
+namespace {
+
+// Runs `step` unless `error` is set already; its failure becomes `error`.
+template <class Step>
+void unless_failed(std::exception_ptr& error, Step&& step) {
+  if (error) return;
+  try {
+    step();
+  } catch (...) {
+    error = std::current_exception();
+  }
+}
+
+// IoError "cannot-write" for `stage` when `err` is an errno.
+void check_synced(const StagedFile& stage, int err, std::string_view what) {
+  if (err != 0) weft::detail::throw_cannot_write(what, stage.target(), err);
+}
+
+// RuntimeError "terminated" once this process got a stop signal: a write
+// the job is draining during must not replace its target (the ranks agree
+// on it before the rename, so one signalled rank discards the output of all).
+void check_not_stopped(const fs::path& target, std::string_view what) {
+  if (const int sig = dist::stop_signal(); sig != 0)
+    throw RuntimeError("terminated", std::string(what) + " '" + target.string() + "': " + dist::signal_name(sig) +
+                                         " arrived during the write; the output is discarded");
+}
+
+}  // namespace
+
+void finish_staged_files(const CollectiveContext& ctx, const std::vector<StagedFile*>& files, StagedFile* last,
+                         std::exception_ptr error, std::string_view what) {
+  unless_failed(error, [&] {
+    for (StagedFile* file : files) check_synced(*file, weft::detail::sync_path(file->temporary()), what);
+    if (last) check_synced(*last, weft::detail::sync_path(last->temporary()), what);
+    check_not_stopped(last ? last->target() : files.empty() ? fs::path() : files.front()->target(), what);
+  });
+  // Files left uncommitted are removed by their StagedFile.
+  if (all_ranks_ok(ctx, !error)) {
+    unless_failed(error, [&] {
+      for (StagedFile* file : files) file->commit(what);
+    });
+  }
+  if (all_ranks_ok(ctx, !error) && last) unless_failed(error, [&] { last->commit(what); });
+  if (error) std::rethrow_exception(error);
+}
+
 namespace {
 
 // fsyncs this rank's output unless it failed (a failure becomes `error`),
@@ -107,15 +204,11 @@ namespace {
 // leave the output to it. Rethrows this rank's error.
 template <class Stage>
 void finish(const CollectiveContext& ctx, Stage& stage, std::exception_ptr error, std::string_view what) {
-  if (!error) {
-    if (const int err = weft::detail::sync_path(stage.temporary()); err != 0) {
-      try {
-        weft::detail::throw_cannot_write(what, stage.target(), err);
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }
-  }
+  unless_failed(error, [&] {
+    if (const int err = weft::detail::sync_path(stage.temporary()); err != 0)
+      weft::detail::throw_cannot_write(what, stage.target(), err);
+    check_not_stopped(stage.target(), what);
+  });
   const bool all_ok = all_ranks_ok(ctx, !error);
   if (ctx.rank != 0)
     stage.release();

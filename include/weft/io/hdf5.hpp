@@ -22,11 +22,36 @@
 // ranks. Datasets are chunked like the arrays (the first block size of each
 // axis, as dask.array.to_hdf5), so each block is whole HDF5 chunks.
 //
+// Partitioned output for node-local scratch: with {.partitioned =
+// Partition::node} every node's workers (Partition::worker: every worker
+// alone) write the blocks they hold into one part file of their own,
+// `<local-directory>/<stem>.part<G>.h5` (stem: path's file name without its
+// extension; G: 0, 1, ... in the order of each group's lowest worker rank;
+// local-directory: that worker's --local-directory, on the local schedulers
+// distributed.worker.local-directory or its default, one part), and `path`
+// becomes a small file of HDF5 virtual datasets mapping every block to its
+// part by the parts' absolute paths: h5py and h5dump read it on that node as
+// one dataset per array. Parts and virtual file are written under temporary
+// names and renamed only when every rank succeeded, the virtual file last;
+// `overwrite` covers the parts too. stage_out(path, folder) then copies the
+// parts into a shared folder and writes there a virtual file naming them
+// by their bare file names, which HDF5 looks up beside the virtual file, so
+// the folder can be moved whole. On the distributed scheduler it is one
+// collective step: every worker copies the parts it sees (one copy per part),
+// and a part no worker sees is IoError "missing-part" naming it and the host
+// that wrote it. `weft stage-out VIRTUAL_FILE DEST [--overwrite]` runs the
+// same, one task per node under srun/mpirun (man weft.1), for a job whose
+// main step ran out of time (jobscripts/stage_out.slurm, stage_out.pbs).
+//
+//   weft::io::to_hdf5(scratch + "/t.h5", "/t", t, {.partitioned = weft::io::Partition::node});
+//   weft::io::stage_out(scratch + "/t.h5", "/project/run42");   // /project/run42/t.h5
+//
 // Types: the 13 dtypes of weft::array, stored as h5py stores them (bool as
 // an int8 enum FALSE/TRUE, complex as a compound of "r" and "i"), so h5py
 // and NumPy read the files as their own. Errors name the path and problem:
 // IoError "cannot-open" (missing or not HDF5), "no-such-dataset",
-// "cannot-read", "cannot-write", "target-exists"; TypeError
+// "cannot-read", "cannot-write", "target-exists", "missing-part",
+// "not-partitioned" (stage_out of a file to_hdf5 did not partition); TypeError
 // "unsupported-dtype"; ValueError "bad-dataset-name", "duplicate-dataset".
 #pragma once
 
@@ -47,6 +72,11 @@ namespace weft::io {
 using Hdf5Attribute = std::variant<std::int64_t, double, std::string, std::vector<std::int64_t>, std::vector<double>>;
 using Hdf5Attributes = std::map<std::string, Hdf5Attribute>;
 
+/// Where to_hdf5 puts the blocks: one shared file at the path (none), or
+/// part files in node-local folders, one per node or per worker, with a
+/// virtual file at the path (see above).
+enum class Partition { none, node, worker };
+
 struct Hdf5WriteOptions {
   /// Replace an existing file at the path (without it: IoError "target-exists").
   bool overwrite = false;
@@ -56,6 +86,14 @@ struct Hdf5WriteOptions {
   bool shuffle = false;
   /// Attributes of every dataset written.
   Hdf5Attributes attributes{};
+  /// Part files in node-local folders and a virtual file at the path.
+  Partition partitioned = Partition::none;
+};
+
+struct StageOutOptions {
+  /// Replace files of the same names in the destination (without it:
+  /// IoError "target-exists" naming them, before anything is copied).
+  bool overwrite = false;
 };
 
 /// One dataset of a multi-dataset write: its path in the file ("/x",
@@ -83,5 +121,13 @@ void to_hdf5(const std::string& path, const std::string& dataset, const array::A
 /// Writes several arrays into one new file, computed in one pass (da.store).
 void to_hdf5(const std::string& path, const std::vector<Hdf5Dataset>& datasets,
              const Hdf5WriteOptions& options = {}, const ComputeOptions& compute = {});
+
+/// Copies the parts of the partitioned virtual file `virtual_file` into the
+/// folder `destination` (made if missing; its parent must exist) and writes
+/// there `<destination>/<virtual file's name>`, naming the parts by their
+/// bare file names, so the folder is self-contained. Every file appears
+/// whole or not at all, the virtual file last.
+void stage_out(const std::string& virtual_file, const std::string& destination, const StageOutOptions& options = {},
+               const ComputeOptions& compute = {});
 
 }  // namespace weft::io

@@ -1,0 +1,529 @@
+// src/io/hdf5_read.cpp - from_hdf5 (weft/io/hdf5.hpp): metadata when the
+// graph is built, one read task per block, files kept open per process.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "hdf5_library.hpp"
+#include "weft/config.hpp"
+#include "weft/error.hpp"
+#include "weft/io/hdf5.hpp"
+
+namespace weft::io {
+
+namespace detail {
+
+namespace fs = std::filesystem;
+using array::Chunks;
+using array::DType;
+using array::NDArray;
+using array::Shape;
+
+// A file descriptor of its own beside HDF5's handle of the same file: read
+// tasks copy unfiltered chunks with it outside hdf5_mutex, so the threads of
+// a rank read at once. Shared, so a read in progress outlives its cache entry.
+class PosixFile {
+ public:
+  explicit PosixFile(int fd) noexcept : fd_(fd) {}
+  ~PosixFile() { ::close(fd_); }
+  PosixFile(const PosixFile&) = delete;
+  PosixFile& operator=(const PosixFile&) = delete;
+  int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A file open for reading: HDF5's handle and the descriptor for direct reads.
+struct OpenFile {
+  hid_t file = H5I_INVALID_HID;
+  std::shared_ptr<const PosixFile> posix;
+};
+
+// Files the read tasks of this process keep open, by path. An entry is
+// reopened when the file at the path is another one or was changed (inode,
+// size or modification time differ), so a file replaced by to_hdf5 or by
+// another program is never read through a stale handle.
+class OpenFiles {
+ public:
+  // Never destroyed: HDF5 closes what is still open when it shuts down (at
+  // MPI_Finalize or exit), after which closing the handles again would fail.
+  static OpenFiles& instance() {
+    static OpenFiles* files = new OpenFiles;
+    return *files;
+  }
+  // The open file at `path` (hdf5_mutex held). IoError "cannot-open" naming
+  // the path for a missing, unreadable or non-HDF5 file.
+  OpenFile open(const std::string& path, std::string_view op) {
+    const auto cannot_open = [&](const std::string& why) {
+      return IoError("cannot-open", std::string(op) + ": cannot open '" + path + "': " + why);
+    };
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw cannot_open(std::generic_category().message(errno));
+    const Stamp stamp = stamp_of(st);
+    for (auto it = files_.begin(); it != files_.end(); ++it) {
+      if (it->path != path) continue;
+      if (it->stamp == stamp) {
+        files_.splice(files_.begin(), files_, it);  // most recently used first
+        return {files_.front().file.get(), files_.front().posix};
+      }
+      files_.erase(it);
+      break;
+    }
+    if (H5Fis_hdf5(path.c_str()) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      throw IoError("cannot-open", std::string(op) + ": cannot open '" + path + "': not an HDF5 file");
+    }
+    Handle file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot-open",
+                      std::string(op) + ": cannot open '" + path + "'"),
+                H5Fclose);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw cannot_open(std::generic_category().message(errno));
+    auto posix = std::make_shared<const PosixFile>(fd);
+    // Both handles must see the file that was stamped (a rename can replace it).
+    if (::fstat(fd, &st) != 0 || stamp_of(st) != stamp) throw cannot_open("it was replaced while being opened");
+    if (files_.size() >= kMaxOpen) files_.pop_back();
+    files_.push_front(Entry{path, stamp, std::move(file), std::move(posix)});
+    return {files_.front().file.get(), files_.front().posix};
+  }
+  void close_all() { files_.clear(); }
+
+ private:
+  static constexpr std::size_t kMaxOpen = 32;
+  using Stamp = std::tuple<dev_t, ino_t, off_t, time_t, long>;
+  static Stamp stamp_of(const struct stat& st) {
+    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  }
+  struct Entry {
+    std::string path;
+    Stamp stamp;
+    Handle file;
+    std::shared_ptr<const PosixFile> posix;
+  };
+  std::list<Entry> files_;
+};
+
+// What a dataset is, as from_hdf5 and the read tasks see it.
+struct DatasetInfo {
+  Shape shape;
+  DType dtype = DType::float64;
+  std::optional<Shape> chunk;  // the dataset's chunk shape, when chunked
+};
+
+DatasetInfo inspect(hid_t dataset, const std::string& path, const std::string& name, std::string_view op) {
+  DatasetInfo info;
+  Handle type(H5Dget_type(dataset), H5Tclose);
+  const std::optional<DType> dtype = dtype_of_file_type(type.get());
+  if (!dtype)
+    throw TypeError("unsupported-dtype", std::string(op) + ": dataset '" + name + "' of '" + path + "' holds " +
+                                             type_class_name(type.get()) + " elements of " +
+                                             std::to_string(H5Tget_size(type.get())) +
+                                             " bytes, which no weft dtype holds");
+  info.dtype = *dtype;
+  Handle space(H5Dget_space(dataset), H5Sclose);
+  const int ndim = H5Sget_simple_extent_ndims(space.get());
+  if (ndim < 0) throw IoError("cannot-read", std::string(op) + ": dataset '" + name + "' of '" + path +
+                                                 "' has no simple dataspace");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(ndim));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  info.shape.assign(dims.begin(), dims.end());
+  Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  if (ndim > 0 && H5Pget_layout(dcpl.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(static_cast<std::size_t>(ndim));
+    H5Pget_chunk(dcpl.get(), ndim, chunk.data());
+    info.chunk = Shape(chunk.begin(), chunk.end());
+  }
+  return info;
+}
+
+// The dataset `name` of the open file (IoError "no-such-dataset" naming both).
+// `chunk_bytes` sizes its chunk cache: a block that holds several chunks then
+// reads each chunk whole, once; with HDF5's default 1 MiB cache a larger
+// chunk is read row by row (one pread per row: 100x slower, measured).
+Handle open_dataset(hid_t file, const std::string& path, const std::string& name, std::string_view op,
+                    std::size_t chunk_bytes = 0) {
+  const auto missing = [&] {
+    H5Eclear2(H5E_DEFAULT);
+    return IoError("no-such-dataset", std::string(op) + ": '" + path + "' has no dataset '" + name + "'");
+  };
+  // H5Lexists needs every group on the way to exist: check them one by one.
+  for (std::size_t slash = name.find('/', 1); slash != std::string::npos; slash = name.find('/', slash + 1))
+    if (H5Lexists(file, name.substr(0, slash).c_str(), H5P_DEFAULT) <= 0) throw missing();
+  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) throw missing();
+  H5O_info_t object{};
+  if (H5Oget_info_by_name(file, name.c_str(), &object, H5P_DEFAULT) < 0 || object.type != H5O_TYPE_DATASET) {
+    H5Eclear2(H5E_DEFAULT);
+    throw IoError("no-such-dataset", std::string(op) + ": '" + name + "' in '" + path + "' is not a dataset");
+  }
+  Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  constexpr std::size_t kDefaultCacheBytes = std::size_t{1} << 20;
+  if (chunk_bytes > kDefaultCacheBytes) H5Pset_chunk_cache(dapl.get(), 521, chunk_bytes, 1.0);
+  return Handle(check(H5Dopen2(file, name.c_str(), dapl.get()), "cannot-read",
+                      std::string(op) + ": cannot open dataset '" + name + "' of '" + path + "'"),
+                H5Dclose);
+}
+
+
+/// What a read task needs: the file, the dataset and what from_hdf5 saw.
+struct Hdf5ReadSpec {
+  std::string path;
+  std::string dataset;
+  array::Shape shape;
+  array::DType dtype = array::DType::float64;
+  std::uint64_t chunk_bytes = 0;  // of the dataset's chunks; 0 when contiguous
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(path, dataset, shape, dtype, chunk_bytes);
+  }
+};
+
+// A piece of a dataset's storage that lies in the file byte for byte: one
+// chunk, or the whole of a contiguous dataset. Edge chunks are stored whole.
+struct StoredPiece {
+  Shape origin;  // its first element in the dataset
+  Shape shape;
+  haddr_t address = HADDR_UNDEF;  // of its first byte in the file
+};
+
+// The pieces of storage that the block [start, start + extent) of `dataset`
+// lies in, when each can be copied from the file as it is (no filter, the
+// file's type is the memory type, every chunk written, no user block before
+// HDF5's addresses); nullopt when HDF5 has to read the block. hdf5_mutex held.
+std::optional<std::vector<StoredPiece>> stored_pieces(hid_t file, hid_t dataset, DType dtype, const Shape& shape,
+                                                      const Shape& start, const Shape& extent) {
+  if (extent.empty()) return std::nullopt;
+  Handle file_type(H5Dget_type(dataset), H5Tclose);
+  if (H5Tequal(file_type.get(), native_type(dtype).get()) <= 0) return std::nullopt;
+  Handle fcpl(H5Fget_create_plist(file), H5Pclose);
+  hsize_t userblock = 0;
+  if (H5Pget_userblock(fcpl.get(), &userblock) < 0 || userblock != 0) return std::nullopt;
+  Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  if (H5Pget_nfilters(dcpl.get()) != 0 || H5Pget_external_count(dcpl.get()) != 0) return std::nullopt;
+  std::vector<StoredPiece> pieces;
+  switch (H5Pget_layout(dcpl.get())) {
+    case H5D_CONTIGUOUS: {
+      const haddr_t address = H5Dget_offset(dataset);  // undefined until written
+      if (address == HADDR_UNDEF) break;
+      pieces.push_back({Shape(shape.size(), 0), shape, address});
+      return pieces;
+    }
+    case H5D_CHUNKED: {
+      const std::size_t ndim = shape.size();
+      std::vector<hsize_t> chunk(ndim);
+      H5Pget_chunk(dcpl.get(), static_cast<int>(ndim), chunk.data());
+      const hsize_t chunk_bytes = static_cast<hsize_t>(array::shape_size(Shape(chunk.begin(), chunk.end()))) *
+                                  array::itemsize(dtype);
+      // Every chunk the block touches, in row-major order (an odometer).
+      Shape first(ndim), last(ndim);
+      for (std::size_t a = 0; a < ndim; ++a) {
+        first[a] = start[a] / static_cast<std::int64_t>(chunk[a]);
+        last[a] = (start[a] + extent[a] - 1) / static_cast<std::int64_t>(chunk[a]);
+      }
+      for (Shape at = first;;) {
+        std::vector<hsize_t> origin(ndim);
+        for (std::size_t a = 0; a < ndim; ++a) origin[a] = static_cast<hsize_t>(at[a]) * chunk[a];
+        unsigned filters = 0;
+        haddr_t address = HADDR_UNDEF;
+        hsize_t bytes = 0;
+        if (H5Dget_chunk_info_by_coord(dataset, origin.data(), &filters, &address, &bytes) < 0 ||
+            address == HADDR_UNDEF || bytes != chunk_bytes) {
+          H5Eclear2(H5E_DEFAULT);
+          return std::nullopt;  // a chunk never written reads as the fill value: HDF5 knows it
+        }
+        pieces.push_back({Shape(origin.begin(), origin.end()), Shape(chunk.begin(), chunk.end()), address});
+        std::size_t a = ndim;
+        while (a-- > 0 && ++at[a] > last[a]) at[a] = first[a];
+        if (a == static_cast<std::size_t>(-1)) return pieces;
+      }
+    }
+    default: break;  // compact or virtual
+  }
+  return std::nullopt;
+}
+
+constexpr std::size_t kMaxBuffers = IOV_MAX;  // of one preadv
+
+// Reads bytes from `offset` on into the buffers `iov` (consumed), all of them
+// (pread may return fewer).
+void preadv_fully(int fd, std::vector<iovec>& iov, off_t offset, const std::string& context) {
+  for (std::size_t first = 0; first < iov.size();) {
+    const ssize_t got = ::preadv(fd, iov.data() + first, static_cast<int>(std::min(iov.size() - first, kMaxBuffers)), offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(errno));
+    if (got == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
+    offset += got;
+    for (auto left = static_cast<std::size_t>(got); left > 0;) {
+      iovec& v = iov[first];
+      const std::size_t step = std::min(left, v.iov_len);
+      v.iov_base = static_cast<char*>(v.iov_base) + step;
+      v.iov_len -= step;
+      left -= step;
+      if (v.iov_len == 0) ++first;
+    }
+  }
+}
+
+// One preadv: file bytes from `offset` on into `buffers`, in order.
+struct ReadBatch {
+  off_t offset = 0;
+  std::size_t bytes = 0;
+  std::vector<iovec> buffers;
+};
+
+// The reads that copy the block [start, start + extent) out of `pieces` of the
+// file into `out` (C order): each run of the block's last axis inside a piece
+// is one destination, and runs that follow each other in the file are one
+// preadv (a 1000 x 1000 chunk of a wider block: 1000 destinations, one call).
+std::vector<ReadBatch> plan_reads(const std::vector<StoredPiece>& pieces, const Shape& start, const Shape& extent,
+                                  std::size_t itemsize, char* out) {
+  const std::size_t ndim = extent.size();
+  const array::Strides block_strides = array::c_strides(extent);
+  std::vector<ReadBatch> batches;
+  for (const StoredPiece& piece : pieces) {
+    const array::Strides piece_strides = array::c_strides(piece.shape);
+    Shape lo(ndim), hi(ndim);
+    for (std::size_t a = 0; a < ndim; ++a) {
+      lo[a] = std::max(start[a], piece.origin[a]);
+      hi[a] = std::min(start[a] + extent[a], piece.origin[a] + piece.shape[a]);
+    }
+    bool overlaps = true;
+    for (std::size_t a = 0; a < ndim; ++a) overlaps = overlaps && lo[a] < hi[a];
+    if (!overlaps) continue;
+    const std::size_t run = static_cast<std::size_t>(hi[ndim - 1] - lo[ndim - 1]) * itemsize;
+    for (Shape at = lo;;) {
+      std::int64_t in_piece = 0, in_block = 0;
+      for (std::size_t a = 0; a < ndim; ++a) {
+        in_piece += (at[a] - piece.origin[a]) * piece_strides[a];
+        in_block += (at[a] - start[a]) * block_strides[a];
+      }
+      const off_t offset = static_cast<off_t>(piece.address) + static_cast<off_t>(in_piece) * static_cast<off_t>(itemsize);
+      char* to = out + static_cast<std::size_t>(in_block) * itemsize;
+      if (batches.empty() || offset != batches.back().offset + static_cast<off_t>(batches.back().bytes) ||
+          batches.back().buffers.size() == kMaxBuffers)
+        batches.push_back({offset, 0, {}});
+      std::vector<iovec>& buffers = batches.back().buffers;
+      if (!buffers.empty() && static_cast<char*>(buffers.back().iov_base) + buffers.back().iov_len == to)
+        buffers.back().iov_len += run;  // contiguous in the block too
+      else
+        buffers.push_back({to, run});
+      batches.back().bytes += run;
+      std::size_t a = ndim - 1;  // the last axis is the run
+      while (a-- > 0 && ++at[a] >= hi[a]) at[a] = lo[a];
+      if (a == static_cast<std::size_t>(-1)) break;
+    }
+  }
+  return batches;
+}
+
+// Copies the block out of the file as `plan_reads` planned, with POSIX reads:
+// no HDF5 and no buffer between. The kernel is first asked to read all of the
+// block's bytes ahead (POSIX_FADV_WILLNEED queues them at once), so the disk
+// works on the later batches while the earlier ones are copied; one 8 MB
+// preadv after another waited for the disk between copies.
+void read_pieces(int fd, const std::vector<StoredPiece>& pieces, const Shape& start, const Shape& extent,
+                 std::size_t itemsize, char* out, const std::string& context) {
+  std::vector<ReadBatch> batches = plan_reads(pieces, start, extent, itemsize, out);
+  for (const ReadBatch& batch : batches)
+    ::posix_fadvise(fd, batch.offset, static_cast<off_t>(batch.bytes), POSIX_FADV_WILLNEED);  // advice only
+  for (ReadBatch& batch : batches) preadv_fully(fd, batch.buffers, batch.offset, context);
+}
+
+// Memory for large blocks: mappings of whole transparent huge pages, kept
+// for the next block when a block is freed. Reading into fresh memory faults
+// and zeroes every page first, and that was most of a read's CPU time (perf:
+// docs/benchmarks.md, "Array I/O"); a kept mapping is written again without a
+// fault. Kept mappings are MADV_FREE, so the kernel may take their pages back
+// under memory pressure (they then fault in again, zeroed: a read overwrites
+// every byte of its block either way).
+class BlockMemory {
+ public:
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  // Never destroyed: blocks may be freed during exit, after static destructors.
+  static BlockMemory& instance() {
+    static BlockMemory* memory = new BlockMemory;
+    return *memory;
+  }
+  // At least `bytes`, starting on a huge-page boundary; back here when the
+  // last owner lets go.
+  std::shared_ptr<void> allocate(std::size_t bytes) {
+    const std::size_t wanted = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    Mapping mapping = take(wanted);
+    if (mapping.data == nullptr) mapping = map(wanted);
+    return std::shared_ptr<void>(mapping.data, [this, mapping](void*) { keep(mapping); });
+  }
+
+ private:
+  // Kept at most: two threads' 128 MB blocks with room for those waiting to
+  // be consumed (the workers' RSS counts kept memory until the kernel takes it).
+  static constexpr std::size_t kMaxKeptBytes = std::size_t{512} << 20;
+  struct Mapping {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+  };
+  // The smallest kept mapping of `bytes` to twice that, so a small block does
+  // not hold a large mapping.
+  Mapping take(std::size_t bytes) {
+    std::lock_guard lock(mutex_);
+    auto best = kept_.end();
+    for (auto it = kept_.begin(); it != kept_.end(); ++it)
+      if (it->bytes >= bytes && it->bytes <= 2 * bytes && (best == kept_.end() || it->bytes < best->bytes)) best = it;
+    if (best == kept_.end()) return {};
+    const Mapping mapping = *best;
+    kept_.erase(best);
+    kept_bytes_ -= mapping.bytes;
+    return mapping;
+  }
+  // A new mapping of `bytes` on a huge-page boundary: one huge page more is
+  // mapped and the unaligned ends are unmapped.
+  static Mapping map(std::size_t bytes) {
+    const std::size_t mapped = bytes + kHugePage;
+    void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+    const auto first = reinterpret_cast<std::uintptr_t>(base);
+    const auto aligned = (first + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > first) ::munmap(base, aligned - first);
+    if (const std::size_t tail = first + mapped - (aligned + bytes); tail > 0)
+      ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
+    void* data = reinterpret_cast<void*>(aligned);
+    ::madvise(data, bytes, MADV_HUGEPAGE);  // advice only
+    return {data, bytes};
+  }
+  void keep(const Mapping& mapping) {
+    {
+      std::lock_guard lock(mutex_);
+      if (kept_bytes_ + mapping.bytes <= kMaxKeptBytes) {
+        ::madvise(mapping.data, mapping.bytes, MADV_FREE);
+        kept_.push_back(mapping);
+        kept_bytes_ += mapping.bytes;
+        return;
+      }
+    }
+    ::munmap(mapping.data, mapping.bytes);
+  }
+  std::mutex mutex_;
+  std::vector<Mapping> kept_;
+  std::size_t kept_bytes_ = 0;
+};
+
+// The memory of a block about to be read: kept huge-page memory when the
+// block fills at least one huge page, else an ordinary allocation.
+NDArray block_buffer(DType dtype, const Shape& extent) {
+  const std::size_t bytes = static_cast<std::size_t>(array::shape_size(extent)) * array::itemsize(dtype);
+  if (extent.empty() || bytes < BlockMemory::kHugePage) return NDArray(dtype, extent);
+  std::shared_ptr<void> memory = BlockMemory::instance().allocate(bytes);
+  void* data = memory.get();
+  return NDArray::wrap(data, dtype, extent, {}, std::move(memory));
+}
+
+// The read task of one block. Under hdf5_mutex it checks the dataset and finds
+// where the block lies in the file; unfiltered data it then copies with POSIX
+// reads outside the mutex, straight into the block (HDF5 would copy each chunk
+// through its cache, one thread of the rank at a time: docs/benchmarks.md).
+NDArray read_hdf5_block(const Hdf5ReadSpec& spec, const Shape& start, const Shape& extent) {
+  NDArray out = block_buffer(spec.dtype, extent);
+  const std::string context = "from_hdf5: cannot read block at " + array::shape_str(start) + " of dataset '" +
+                              spec.dataset + "' of '" + spec.path + "'";
+  std::optional<std::vector<StoredPiece>> pieces;
+  std::shared_ptr<const PosixFile> posix;
+  {
+    Hdf5Lock lock;
+    const OpenFile file = OpenFiles::instance().open(spec.path, "from_hdf5");
+    Handle dataset = open_dataset(file.file, spec.path, spec.dataset, "from_hdf5", spec.chunk_bytes);
+    const DatasetInfo now = inspect(dataset.get(), spec.path, spec.dataset, "from_hdf5");
+    if (now.shape != spec.shape || now.dtype != spec.dtype)
+      throw IoError("cannot-read", "from_hdf5: dataset '" + spec.dataset + "' of '" + spec.path +
+                                       "' changed after the array was made: it was " +
+                                       std::string(array::dtype_name(spec.dtype)) + " " + array::shape_str(spec.shape) +
+                                       ", it is " + std::string(array::dtype_name(now.dtype)) + " " +
+                                       array::shape_str(now.shape));
+    if (out.size() == 0) return out;
+    pieces = stored_pieces(file.file, dataset.get(), spec.dtype, spec.shape, start, extent);
+    if (!pieces) {
+      Handle file_space(H5Dget_space(dataset.get()), H5Sclose);
+      Handle selection = select_block(file_space.get(), start, extent);
+      Handle memory = memory_space(extent);
+      Handle type = native_type(spec.dtype);
+      check_status(H5Dread(dataset.get(), type.get(), memory.get(), selection.get(), H5P_DEFAULT, out.raw_data()),
+                   "cannot-read", context);
+      return out;
+    }
+    posix = file.posix;
+  }
+  read_pieces(posix->fd(), *pieces, start, extent, array::itemsize(spec.dtype), static_cast<char*>(out.raw_data()),
+              context);
+  return out;
+}
+
+}  // namespace detail
+
+array::Array from_hdf5(const std::string& path, const std::string& dataset, std::optional<array::ChunkSpec> chunks) {
+  using namespace detail;
+  check_dataset_name(dataset, "from_hdf5");
+  Hdf5ReadSpec spec{fs::absolute(path).string(), absolute_name(dataset), {}, DType::float64, 0};
+  DatasetInfo info;
+  struct stat st {};
+  {
+    Hdf5Lock lock;
+    const hid_t file = OpenFiles::instance().open(spec.path, "from_hdf5").file;
+    Handle ds = open_dataset(file, spec.path, spec.dataset, "from_hdf5");
+    info = inspect(ds.get(), spec.path, spec.dataset, "from_hdf5");
+    ::stat(spec.path.c_str(), &st);
+  }
+  spec.shape = info.shape;
+  spec.dtype = info.dtype;
+  if (info.chunk)
+    spec.chunk_bytes = static_cast<std::uint64_t>(array::shape_size(*info.chunk)) * array::itemsize(info.dtype);
+  // The dataset's chunking as block sizes, so that "auto" keeps whole chunks.
+  Chunks previous;
+  if (info.chunk && array::shape_size(info.shape) > 0) {
+    for (std::size_t axis = 0; axis < info.shape.size(); ++axis) {
+      std::vector<std::int64_t> sizes;
+      for (std::int64_t at = 0, c = (*info.chunk)[axis]; at < info.shape[axis]; at += c)
+        sizes.push_back(std::min(c, info.shape[axis] - at));
+      previous.push_back(std::move(sizes));
+    }
+  }
+  Chunks block_chunks = array::normalize_chunks(chunks.value_or(array::ChunkSpec("auto")), info.shape, info.dtype,
+                                                std::nullopt, previous.empty() ? nullptr : &previous);
+  // The file's identity and modification time are part of the token: a
+  // rewritten file is another array.
+  const Token token = array::detail::op_token("from-hdf5", spec.path, spec.dataset, info.shape, info.dtype,
+                                              block_chunks, static_cast<std::int64_t>(st.st_ino),
+                                              static_cast<std::int64_t>(st.st_size),
+                                              static_cast<std::int64_t>(st.st_mtim.tv_sec),
+                                              static_cast<std::int64_t>(st.st_mtim.tv_nsec));
+  std::vector<std::vector<std::int64_t>> offsets;
+  for (const auto& axis : block_chunks) offsets.push_back(array::block_offsets(axis));
+  return array::make_array(
+      array::detail::ArrayMeta{"from-hdf5", token, info.shape, block_chunks, info.dtype},
+      [spec, block_chunks, offsets](std::span<const std::int64_t> index, Key key) {
+        Shape start(index.size());
+        for (std::size_t axis = 0; axis < index.size(); ++axis)
+          start[axis] = offsets[axis][static_cast<std::size_t>(index[axis])];
+        return weft::detail::make_call_task(std::move(key), false, &detail::read_hdf5_block, spec, start,
+                                            array::block_shape(block_chunks, index));
+      });
+}
+
+void close_hdf5_files() {
+  detail::Hdf5Lock lock;
+  detail::OpenFiles::instance().close_all();
+}
+
+}  // namespace weft::io

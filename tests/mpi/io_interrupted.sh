@@ -1,0 +1,152 @@
+# Failed and interrupted writes of every format on 3 ranks
+# (tests/mpi/io_interrupted_test.cpp): nothing half-written reaches a target
+# and an existing target stays as it was.
+#  1. a task error in one block (the Catch2 cases);
+#  2. a full disk (a 20 MB tmpfs; needs root to mount, skipped otherwise);
+#  3. per format, with an existing target (replaced; netcdf: appended to):
+#     SIGTERM to one worker while blocks compute: the job drains before the
+#       write starts, so no target, no temporary file, the existing target
+#       byte-identical;
+#     SIGTERM to one worker while the write runs: the signalled rank tells
+#       the others when they agree on the rename, so the output is
+#       discarded: the existing target byte-identical and no temporary file
+#       left (or, when the write had been renamed before the signal came,
+#       the new target whole: checked with NumPy/h5py/netCDF4);
+#     SIGKILL to one worker while the write runs: mpirun ends the job; the
+#       existing target is byte-identical, or whole when the write ended
+#       first (a temporary file may be left: a killed process cleans up
+#       nothing).
+. "$top_srcdir/tests/mpi/mpirun.sh"
+prog="$top_builddir/tests/mpi/io-interrupted-test"
+work=$(mktemp -d "${TMPDIR:-/tmp}/weft-io-interrupted-XXXXXX")
+log="$work/log"
+sf="$work/scheduler.json"
+dir="$work/out"
+disk="$work/disk"
+mkdir "$dir" "$disk"
+cleanup() {
+  mountpoint -q "$disk" && umount "$disk"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "io_interrupted.sh: FAIL: $*" >&2; cat "$log" >&2; exit 1; }
+
+# 1. Task errors, on the cluster's workers.
+weft_mpirun 3 "$prog" >"$log" 2>&1 || fail "task errors (status $?)"
+
+# 2. A full disk.
+if mount -t tmpfs -o size=20m tmpfs "$disk" 2>/dev/null; then
+  IO_INTERRUPTED_DISK="$disk" weft_mpirun 3 "$prog" "[.full-disk]" >"$log" 2>&1 || fail "full disk (status $?)"
+  umount "$disk"
+else
+  echo "io_interrupted.sh: no full-disk case: cannot mount a tmpfs (needs root)"
+fi
+
+# 3. Signals. A job runs in the background under timeout; the scheduler file
+# gives the ranks' pids.
+start_job() {  # start_job FORMAT PHASE
+  rm -f "$sf"
+  timeout -k 10 "$TEST_MPI_TIMEOUT" mpirun --oversubscribe --bind-to none -n 3 \
+    "$prog" --scheduler-file "$sf" job "$1" "$2" "$dir" >"$log" 2>&1 &
+  job=$!
+}
+wait_until() {  # wait_until WHAT COMMAND...: polls COMMAND for 60 s
+  what=$1
+  shift
+  for _ in $(seq 1 1200); do "$@" && return 0; sleep 0.05; done
+  fail "waited 60 s for $what"
+}
+temporary_present() { ls "$dir" | grep -q '\.weft-tmp-'; }
+worker_pid() {  # worker_pid RANK
+  wait_until "the scheduler file" test -s "$sf"
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+print([w['pid'] for w in d['workers'].values() if w['rank'] == int(sys.argv[2])][0])" "$sf" "$1"
+}
+end_job() {  # end_job STATUS: the job ends with STATUS and leaves no rank
+  wait $job
+  status=$?
+  test $status -eq "$1" || fail "exit status $status, expected $1"
+  if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
+    pkill -KILL -f "$prog --scheduler-file $sf"
+    fail "ranks outlived the job"
+  fi
+}
+# snapshot: every file under $dir with its SHA-256, temporary names left out.
+snapshot() {
+  python3 -c "import hashlib,os,sys
+for root, dirs, files in sorted(os.walk(sys.argv[1])):
+    for f in sorted(files):
+        p = os.path.join(root, f)
+        if '.weft-tmp-' not in p:
+            print(os.path.relpath(p, sys.argv[1]), hashlib.sha256(open(p, 'rb').read()).hexdigest())" "$dir"
+}
+# whole FORMAT: the target holds the 256 rows of the write phase, element
+# (r, c) = r * 2**17 + c (netcdf: the seed's 8 rows, then those 256 rows
+# appended once or more).
+whole() {
+  "${PYTHON_NUMPY:-python3}" -c "import sys, numpy as np
+fmt, d = sys.argv[1], sys.argv[2]
+cols = 1 << 17
+new = np.arange(256 * cols, dtype='<f8').reshape(256, cols)
+if fmt == 'hdf5':
+    import h5py
+    got = h5py.File(d + '/out.h5', 'r')['x'][...]
+elif fmt == 'netcdf':
+    import netCDF4
+    got = netCDF4.Dataset(d + '/out.nc')['x'][...]
+    appends = (got.shape[0] - 8) // 256
+    new = np.concatenate([np.arange(8 * cols, dtype='<f8').reshape(8, cols)] + [new] * max(appends, 1))
+elif fmt == 'npy':
+    got = np.concatenate([np.load(d + '/out/%d.npy' % i) for i in range(32)])
+else:
+    got = np.fromfile(d + '/out.bin', dtype='<f8').reshape(-1, cols)
+assert got.shape == new.shape and np.array_equal(got, new), (fmt, got.shape)" "$1" "$dir"
+}
+
+for format in hdf5 netcdf npy raw; do
+  rm -rf "${dir:?}"/*
+  weft_mpirun 3 "$prog" job $format seed "$dir" >"$log" 2>&1 || fail "$format: seed (status $?)"
+  before=$(snapshot)
+
+  start_job $format blocks
+  pid=$(worker_pid 2)
+  wait_until "a block computing" grep -q 'io-interrupted-test: computing a block' "$log"
+  kill -TERM "$pid"
+  end_job 143
+  grep -q 'weft: draining: .*SIGTERM on worker rank 2' "$log" || fail "$format: the job should drain"
+  ! grep -q 'io-interrupted-test: written' "$log" || fail "$format: the write should not have run"
+  test "$(ls "$dir")" = "$(ls "$dir" | grep -v '\.weft-tmp-')" || fail "$format: a temporary file is left"
+  test "$(snapshot)" = "$before" || fail "$format: SIGTERM before the write changed the target"
+
+  start_job $format write
+  pid=$(worker_pid 2)
+  wait_until "a temporary file" temporary_present
+  kill -TERM "$pid"
+  end_job 143
+  grep -q 'weft: draining: .*SIGTERM on worker rank 2' "$log" || fail "$format: the job should drain"
+  ! temporary_present || fail "$format: a temporary file is left after SIGTERM during the write"
+  if test "$(snapshot)" = "$before"; then
+    echo "io_interrupted.sh: $format: SIGTERM during the write discarded the output"
+  else
+    whole $format || fail "$format: SIGTERM during the write left a changed target that is not whole"
+    echo "io_interrupted.sh: $format: the write was renamed before SIGTERM came"
+  fi
+
+  # A write that ended just before the kill leaves the new target whole.
+  before=$(snapshot)
+  start_job $format write
+  pid=$(worker_pid 2)
+  wait_until "a temporary file" temporary_present
+  kill -KILL "$pid"
+  wait $job
+  status=$?
+  test $status -ne 0 && test $status -ne 124 || fail "$format: SIGKILL ended the job with status $status"
+  if test "$(snapshot)" = "$before"; then
+    echo "io_interrupted.sh: $format: SIGKILL during the write left the target as it was" \
+      "($(ls "$dir" | grep -c '\.weft-tmp-') temporary file(s) left)"
+  else
+    whole $format || fail "$format: SIGKILL during the write left a half target"
+    echo "io_interrupted.sh: $format: the write ended before SIGKILL"
+  fi
+done
+exit 0
