@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "hdf5_library.hpp"
+#include "open_files.hpp"
 #include "weft/config.hpp"
 #include "weft/error.hpp"
 #include "weft/io/hdf5.hpp"
@@ -56,10 +57,9 @@ struct OpenFile {
   std::shared_ptr<const PosixFile> posix;
 };
 
-// Files the read tasks of this process keep open, by path. An entry is
-// reopened when the file at the path is another one or was changed (inode,
-// size or modification time differ), so a file replaced by to_hdf5 or by
-// another program is never read through a stale handle.
+// Files the read tasks of this process keep open (OpenFileCache: a file
+// replaced by to_hdf5 or by another program is never read through a stale
+// handle).
 class OpenFiles {
  public:
   // Never destroyed: HDF5 closes what is still open when it shuts down (at
@@ -76,19 +76,11 @@ class OpenFiles {
     };
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw cannot_open(std::generic_category().message(errno));
-    const Stamp stamp = stamp_of(st);
-    for (auto it = files_.begin(); it != files_.end(); ++it) {
-      if (it->path != path) continue;
-      if (it->stamp == stamp) {
-        files_.splice(files_.begin(), files_, it);  // most recently used first
-        return {files_.front().file.get(), files_.front().posix};
-      }
-      files_.erase(it);
-      break;
-    }
+    const Cache::Stamp stamp = Cache::stamp_of(st);
+    if (const Handles* open = cache_.find(path, stamp)) return {open->file.get(), open->posix};
     if (H5Fis_hdf5(path.c_str()) <= 0) {
       H5Eclear2(H5E_DEFAULT);
-      throw IoError("cannot-open", std::string(op) + ": cannot open '" + path + "': not an HDF5 file");
+      throw cannot_open("not an HDF5 file");
     }
     Handle file(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot-open",
                       std::string(op) + ": cannot open '" + path + "'"),
@@ -97,26 +89,19 @@ class OpenFiles {
     if (fd < 0) throw cannot_open(std::generic_category().message(errno));
     auto posix = std::make_shared<const PosixFile>(fd);
     // Both handles must see the file that was stamped (a rename can replace it).
-    if (::fstat(fd, &st) != 0 || stamp_of(st) != stamp) throw cannot_open("it was replaced while being opened");
-    if (files_.size() >= kMaxOpen) files_.pop_back();
-    files_.push_front(Entry{path, stamp, std::move(file), std::move(posix)});
-    return {files_.front().file.get(), files_.front().posix};
+    if (::fstat(fd, &st) != 0 || Cache::stamp_of(st) != stamp) throw cannot_open("it was replaced while being opened");
+    const Handles& added = cache_.add(path, stamp, Handles{std::move(file), std::move(posix)});
+    return {added.file.get(), added.posix};
   }
-  void close_all() { files_.clear(); }
+  void close_all() { cache_.clear(); }
 
  private:
-  static constexpr std::size_t kMaxOpen = 32;
-  using Stamp = std::tuple<dev_t, ino_t, off_t, time_t, long>;
-  static Stamp stamp_of(const struct stat& st) {
-    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-  }
-  struct Entry {
-    std::string path;
-    Stamp stamp;
+  struct Handles {
     Handle file;
     std::shared_ptr<const PosixFile> posix;
   };
-  std::list<Entry> files_;
+  using Cache = OpenFileCache<Handles>;
+  Cache cache_;
 };
 
 // What a dataset is, as from_hdf5 and the read tasks see it.

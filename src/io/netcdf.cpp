@@ -30,6 +30,7 @@
 
 #include "blocks.hpp"
 #include "hdf5_mutex.hpp"
+#include "open_files.hpp"
 #include "staging.hpp"
 #include "weft/collective.hpp"
 #include "weft/error.hpp"
@@ -84,13 +85,11 @@ NcFile open_for_reading(const std::string& path, std::string_view op) {
   return NcFile(id);
 }
 
-// The files read tasks keep open in this process, so that a task does not
-// open its file again: NetCDF's open reads the file's metadata (0.45-0.6 ms
-// for one variable here, a tenth of reading an 8 MB chunk from the page
-// cache). At most 32, most recently used first; a path that now names
-// another file (device, inode, size or mtime changed: rewritten or appended
-// to) is opened again. Never destroyed: HDF5 closes what is still open when
-// it shuts down, after which nc_close would fail.
+// The files read tasks keep open in this process (OpenFileCache), so that a
+// task does not open its file again: NetCDF's open reads the file's metadata
+// (0.45-0.6 ms for one variable here, a tenth of reading an 8 MB chunk from
+// the page cache). Never destroyed: HDF5 closes what is still open when it
+// shuts down, after which nc_close would fail.
 class OpenNetcdfFiles {
  public:
   static OpenNetcdfFiles& instance() {
@@ -101,35 +100,15 @@ class OpenNetcdfFiles {
   int open(const std::string& path, std::string_view op) {
     struct stat st {};
     // Stamped before opening: a file replaced in between is opened again next time.
-    const Stamp stamp = ::stat(path.c_str(), &st) == 0 ? stamp_of(st) : Stamp{};
-    for (auto it = files_.begin(); it != files_.end(); ++it) {
-      if (it->path != path) continue;
-      if (it->stamp == stamp) {
-        files_.splice(files_.begin(), files_, it);
-        return files_.front().file.get();
-      }
-      files_.erase(it);
-      break;
-    }
-    NcFile file = open_for_reading(path, op);
-    if (files_.size() >= kMaxOpen) files_.pop_back();
-    files_.push_front(Entry{path, stamp, std::move(file)});
-    return files_.front().file.get();
+    const Cache::Stamp stamp = ::stat(path.c_str(), &st) == 0 ? Cache::stamp_of(st) : Cache::Stamp{};
+    if (const NcFile* open = cache_.find(path, stamp)) return open->get();
+    return cache_.add(path, stamp, open_for_reading(path, op)).get();
   }
-  void close_all() { files_.clear(); }
+  void close_all() { cache_.clear(); }
 
  private:
-  static constexpr std::size_t kMaxOpen = 32;
-  using Stamp = std::tuple<dev_t, ino_t, off_t, time_t, long>;
-  static Stamp stamp_of(const struct stat& st) {
-    return {st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-  }
-  struct Entry {
-    std::string path;
-    Stamp stamp;
-    NcFile file;
-  };
-  std::list<Entry> files_;
+  using Cache = OpenFileCache<NcFile>;
+  Cache cache_;
 };
 
 int variable_id(int file, const std::string& path, const std::string& name, std::string_view op) {
