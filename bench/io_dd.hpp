@@ -12,12 +12,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "options.hpp"
+#include "weft/array/chunks.hpp"
 #include "weft/error.hpp"
 
 namespace weft_bench {
@@ -83,6 +86,14 @@ inline double dd_read_mbps(const fs::path& file) {
 // cached_mbps / dd_cached_mbps: the same two reads from the page cache (the
 // CPU's part of a read); dd_write_mbps: dd's conv=fdatasync write to the same
 // folder (the peer). Removes the file.
+/// The blocks a read bench asks for (--read-chunk N: N along every axis;
+/// "auto", the default: the reader's own choice, nullopt), and its text.
+inline std::pair<std::optional<weft::array::ChunkSpec>, std::string> read_chunks_option(Options& opts) {
+  const std::string text = opts.get("read-chunk", "auto");
+  if (text == "auto") return {std::nullopt, text};
+  return {weft::array::ChunkSpec(static_cast<std::int64_t>(std::stoll(text))), text};
+}
+
 inline nlohmann::json read_figures(const fs::path& file, double bytes, long repeat, double want,
                                    const std::function<double()>& read_sum) {
   double got = 0.0;

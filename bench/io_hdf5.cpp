@@ -3,6 +3,7 @@
 // folder measured in the same run (median of three: dd here varies a lot).
 //
 //   weft-bench to-hdf5 [--dir DIR] [--n 10000] [--chunk 1000] [--gzip 0] [--repeat 1]
+//   weft-bench from-hdf5 [same] [--read-chunk auto]  (read blocks: auto grows the file's chunks)
 //   timeout 600 mpirun --oversubscribe --bind-to none -n 3 bench/weft-bench to-hdf5
 //
 // to-hdf5 times to_hdf5 of a random array, generated on the ranks that
@@ -106,6 +107,7 @@ struct CpuUse {
 };
 
 void from_hdf5(Options& opts) {
+  const auto [read_chunks, read_chunk] = read_chunks_option(opts);
   const IoWorkload w(opts);
   const wa::Array x = random_array(w);
   weft::io::to_hdf5(w.file().string(), "/x", x, w.write_options(), w.co);
@@ -115,20 +117,21 @@ void from_hdf5(Options& opts) {
   const double seconds = best_of(w.repeat, [&] {
     drop_from_page_cache(w.file());
     const CpuUse before = CpuUse::now();
-    got = weft::io::from_hdf5(w.file().string(), "/x").sum().compute(w.co).item<double>();
+    got = weft::io::from_hdf5(w.file().string(), "/x", read_chunks).sum().compute(w.co).item<double>();
     read_use = CpuUse::now() - before;
   });
   const double dd = dd_read_mbps(w.file());
   const auto close_to_want = [&] { return std::fabs(got - want) <= 1e-9 * std::fabs(want); };
   const bool correct = close_to_want();
   const double cached_seconds = best_of(w.repeat, [&] {
-    got = weft::io::from_hdf5(w.file().string(), "/x").sum().compute(w.co).item<double>();
+    got = weft::io::from_hdf5(w.file().string(), "/x", read_chunks).sum().compute(w.co).item<double>();
   });
   const double dd_cached = median_of_3([&] { return run_dd("if='" + w.file().string() + "' of=/dev/null bs=8M"); });
   fs::remove(w.file());
   const double dd_write = dd_write_mbps(w.dir);
   nlohmann::json j = w.fields("from-hdf5", seconds, dd);
   const double mbps = j["mbps"].get<double>(), cached_mbps = static_cast<double>(w.n * w.n * 8) / cached_seconds / 1e6;
+  j["read_chunk"] = read_chunk;
   j.update({{"dd_write_mbps", dd_write}, {"ratio_to_dd_write", mbps / dd_write}, {"cached_mbps", cached_mbps},
             {"dd_cached_mbps", dd_cached}, {"cached_ratio", cached_mbps / dd_cached},
             {"read_cpu_seconds", read_use.seconds}, {"read_faults", read_use.faults},

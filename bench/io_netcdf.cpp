@@ -86,10 +86,8 @@ void to_netcdf(Options& opts) {
 
 void from_netcdf(Options& opts) {
   const NetcdfWorkload w(opts);
-  const std::string read_chunk = opts.get("read-chunk", "auto");
+  const auto [read_chunks, read_chunk] = read_chunks_option(opts);
   opts.check_all_used();
-  const std::optional<wa::ChunkSpec> read_chunks =
-      read_chunk == "auto" ? std::nullopt : std::optional<wa::ChunkSpec>(wa::ChunkSpec(static_cast<std::int64_t>(std::stoll(read_chunk))));
   w.write(0);
   nlohmann::json j = w.fields("from-netcdf");
   j["read_chunk"] = read_chunk;
