@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "array/numpy_oracle.hpp"
+#include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/error.hpp"
@@ -37,12 +38,6 @@ const weft::SchedulerChoice kSchedulers[] = {weft::scheduler::sync, weft::schedu
 
 // Python code that opens `path` with h5py as f.
 std::string h5py_open(const std::string& path) { return "import h5py\nf = h5py.File('" + path + "', 'r')\n"; }
-
-// Blocks whose index sums to 3 fail: an error in the middle of a write.
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] + index[1] == 3) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
-}
 
 }  // namespace
 
@@ -302,7 +297,7 @@ TEST_CASE("a write that fails half-way leaves no file and an existing one untouc
   std::ofstream(existing) << "precious";
 
   SECTION("a task error") {
-    const wa::Array bad = wa::from_block_function(&failing_block, {8, 8}, wa::DType::float64, 2);
+    const wa::Array bad = wa::from_block_function(&weft::test::failing_antidiagonal<3>, {8, 8}, wa::DType::float64, 2);
     for (const auto scheduler : kSchedulers) {
       CHECK_THROWS_AS(wio::to_hdf5(fresh, "x", bad, {}, scheduler), weft::TaskError);
       CHECK_THROWS_AS(wio::to_hdf5(existing, "x", bad, {.overwrite = true}, scheduler), weft::TaskError);

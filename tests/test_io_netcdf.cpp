@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "array/numpy_oracle.hpp"
+#include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/error.hpp"
@@ -67,12 +68,6 @@ struct CfData {
             {"lon", lon, {"lon"}, {{"units", "degrees_east"}, {"standard_name", "longitude"}, {"axis", "X"}}}};
   }
 };
-
-// Blocks whose index sums to 3 fail: an error in the middle of a write.
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] + index[1] == 3) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
-}
 
 void fails(const std::function<void()>& call, const std::string& id, const std::string& text) {
   try {
@@ -302,7 +297,7 @@ TEST_CASE("from_netcdf and to_netcdf name the path and the problem before any ta
 TEST_CASE("a NetCDF write that fails half-way leaves no file and an existing one untouched", "[io-netcdf]") {
   Scratch scratch("weft-io-netcdf");
   const std::string fresh = scratch / "fresh.nc", existing = scratch / "existing.nc";
-  const wa::Array bad = wa::from_block_function(&failing_block, {8, 8}, wa::DType::float64, 2);
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_antidiagonal<3>, {8, 8}, wa::DType::float64, 2);
   const wa::Array good = wa::ones({3, 8}, wa::DType::float64, 2);
   wio::to_netcdf(existing, {{"x", good, {"time", "x"}}});
   const std::string before = text_of(existing);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "array/numpy_oracle.hpp"
+#include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/error.hpp"
@@ -53,12 +54,6 @@ void check_error(F&& f, const std::string& id, const std::string& path) {
   } catch (const E& e) {
     CHECK_THAT(std::string(e.what()), Contains(id) && Contains(path));
   }
-}
-
-// Blocks 2 and 3 along axis 0 fail: an error in the middle of a write.
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] == 2 || index[0] == 3) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
 }
 
 }  // namespace
@@ -244,7 +239,7 @@ TEST_CASE("a write that fails half-way leaves no stack or raw file and existing 
   const wa::Array good = wa::ones({8, 3}, wa::DType::float64, 2);
   wio::to_npy_stack(kept, good, 0, {}, weft::scheduler::sync);
   std::ofstream(raw) << "precious";
-  const wa::Array bad = wa::from_block_function(&failing_block, {8, 3}, wa::DType::float64, {2, 3});
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_rows<2, 3>, {8, 3}, wa::DType::float64, {2, 3});
   for (const auto scheduler : kSchedulers) {
     CHECK_THROWS_AS(wio::to_npy_stack(fresh, bad, 0, {}, scheduler), weft::TaskError);
     CHECK_THROWS_AS(wio::to_npy_stack(kept, bad, 0, {.overwrite = true}, scheduler), weft::TaskError);

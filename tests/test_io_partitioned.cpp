@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "array/numpy_oracle.hpp"
+#include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/config.hpp"
@@ -69,11 +70,6 @@ void check_virtual_file(const std::string& path, const std::vector<wa::NDArray>&
   check_close(got[1], want[0], 0.0, 0.0, true, "/a");
   check_close(got[2], want[1], 0.0, 0.0, true, "/g/n");
   CHECK(got[3].item<double>() == want[2].item<double>());
-}
-
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] + index[1] == 3) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
 }
 
 // Runs `call`, requiring a weft::Error `id` whose text holds `text`; a
@@ -192,7 +188,7 @@ TEST_CASE("a partitioned write's overwrite covers its parts, and a failed one le
   CHECK(entries(scratch.local) == std::vector<std::string>{"x.part0.h5"});
 
   // A task error: no new part, no virtual file, the old ones untouched.
-  const wa::Array bad = wa::from_block_function(&failing_block, {8, 8}, wa::DType::float64, 2);
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_antidiagonal<3>, {8, 8}, wa::DType::float64, 2);
   for (const auto scheduler : kSchedulers) {
     CHECK_THROWS_AS(wio::to_hdf5(scratch.out + "/bad.h5", "x", bad, {.partitioned = wio::Partition::worker},
                                  scheduler),

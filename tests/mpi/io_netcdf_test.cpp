@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../array/numpy_oracle.hpp"
+#include "../io/block_functions.hpp"
 #include "../io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/io/netcdf.hpp"
@@ -28,22 +29,8 @@ namespace wio = weft::io;
 using weft::test::check_close;
 using weft::test::numpy;
 using weft::test::Scratch;
+using weft::test::positional_block;
 using weft::test::text_of;
-
-// Element i of a block depends on where it is in the array, so misplaced
-// blocks show.
-wa::NDArray positional_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  wa::NDArray out(wa::DType::float64, shape);
-  double* p = out.data<double>();
-  for (std::int64_t i = 0; i < out.size(); ++i)
-    p[i] = static_cast<double>(index[0] * 1000 + index[1] * 100 + index[2] * 10 + i % 97);
-  return out;
-}
-
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] == 1) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
-}
 
 std::string xarray_open(const std::string& path) {
   return "import xarray as xr\nds = xr.open_dataset('" + path + "', decode_times=False)\n";
@@ -116,7 +103,7 @@ TEST_CASE("parallel appends along time, read by xarray", "[io-netcdf-dist]") {
 
   // A failing append leaves the file as it was.
   const std::string before = text_of(path);
-  const wa::Array bad = wa::from_block_function(&failing_block, {2, 37, 29}, wa::DType::float64, {1, 10, 8});
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_rows<1>, {2, 37, 29}, wa::DType::float64, {1, 10, 8});
   CHECK_THROWS_AS(wio::to_netcdf(path, {{"t", bad, {"time", "lat", "lon"}}}, {}, {.append = true}), weft::TaskError);
   CHECK(text_of(path) == before);
   CHECK(scratch.entries() == std::vector<std::string>{"series.nc"});
@@ -124,7 +111,7 @@ TEST_CASE("parallel appends along time, read by xarray", "[io-netcdf-dist]") {
 
 TEST_CASE("a parallel NetCDF write whose task fails leaves no file", "[io-netcdf-dist]") {
   Scratch scratch("weft-io-netcdf-mpi");
-  const wa::Array bad = wa::from_block_function(&failing_block, {40, 40}, wa::DType::float64, 10);
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_rows<1>, {40, 40}, wa::DType::float64, 10);
   CHECK_THROWS_AS(wio::to_netcdf(scratch / "bad.nc", {{"x", bad, {"y", "x"}}}), weft::TaskError);
   CHECK(scratch.entries().empty());
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../array/numpy_oracle.hpp"
+#include "../io/block_functions.hpp"
 #include "../io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/io/npy.hpp"
@@ -30,20 +31,7 @@ namespace wio = weft::io;
 using weft::test::check_close;
 using weft::test::numpy;
 using weft::test::Scratch;
-
-// Element i of a block depends on where it is in the array, so misplaced
-// blocks show.
-wa::NDArray positional_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  wa::NDArray out(wa::DType::float64, shape);
-  double* p = out.data<double>();
-  for (std::int64_t i = 0; i < out.size(); ++i) p[i] = static_cast<double>(index[0] * 1000 + index[1] * 100 + i % 97);
-  return out;
-}
-
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] == 1) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
-}
+using weft::test::positional_block;
 
 }  // namespace
 
@@ -83,7 +71,7 @@ TEST_CASE("a raw file written by every worker at its blocks' offsets", "[io-npy-
 
 TEST_CASE("a distributed npy or raw write whose task fails leaves nothing", "[io-npy-dist]") {
   Scratch scratch;
-  const wa::Array bad = wa::from_block_function(&failing_block, {40, 40}, wa::DType::float64, 10);
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_rows<1>, {40, 40}, wa::DType::float64, 10);
   CHECK_THROWS_AS(wio::to_npy_stack(scratch / "bad", bad), weft::TaskError);
   CHECK_THROWS_AS(wio::to_raw(scratch / "bad.bin", bad), weft::TaskError);
   CHECK(scratch.entries().size() == 0);

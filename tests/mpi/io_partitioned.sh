@@ -2,7 +2,7 @@
 # (tests/mpi/io_partitioned_test.cpp) on 3 and 4 ranks, then `weft stage-out`
 # under mpirun (one task per "node") and without a launcher, checked by h5py.
 set -e
-. "$top_srcdir/tests/mpi/mpirun.sh"
+. "$top_srcdir/tests/mpi/mpirun.sh"  # weft_mpirun: mpirun wrapped in timeout (TEST_MPI_TIMEOUT)
 test_program="$top_builddir/tests/mpi/io-partitioned-test"
 weft="$top_builddir/src/cli/weft"
 python="${PYTHON_NUMPY:-/usr/bin/python3}"

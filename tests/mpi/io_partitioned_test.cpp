@@ -13,16 +13,15 @@
 
 #include "catch_session.hpp"
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "../array/numpy_oracle.hpp"
+#include "../io/block_functions.hpp"
 #include "../io/scratch.hpp"
 #include "weft/array.hpp"
 #include "weft/config.hpp"
@@ -39,21 +38,7 @@ using weft::mpi_test::client;
 using weft::test::check_close;
 using weft::test::numpy;
 using weft::test::Scratch;
-
-// Element values tell where they are; each block takes a little while, so
-// the scheduler spreads the root tasks over the workers.
-wa::NDArray slow_positional_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  wa::NDArray out(wa::DType::float64, shape);
-  double* p = out.data<double>();
-  for (std::int64_t i = 0; i < out.size(); ++i) p[i] = static_cast<double>(index[0] * 1000 + index[1] * 100 + i % 97);
-  return out;
-}
-
-wa::NDArray failing_block(std::span<const std::int64_t> index, const wa::Shape& shape) {
-  if (index[0] == 1) throw std::runtime_error("block failed on purpose");
-  return wa::NDArray(wa::DType::float64, shape, 1.0);
-}
+using weft::test::slow_positional_block;
 
 // The workers' --local-directory (the script passes one).
 std::string local_directory() { return weft::config::get<std::string>("distributed.worker.local-directory"); }
@@ -132,7 +117,7 @@ TEST_CASE("a part gone before stage_out is named; a failed partitioned write lea
   CHECK(fs::is_empty(scratch / "staged"));
   for (const std::string& part : parts_in(local_directory(), "gone")) fs::remove(part);
 
-  const wa::Array bad = wa::from_block_function(&failing_block, {40, 40}, wa::DType::float64, 10);
+  const wa::Array bad = wa::from_block_function(&weft::test::failing_rows<1>, {40, 40}, wa::DType::float64, 10);
   for (const auto partition : {wio::Partition::worker, wio::Partition::node}) {
     CHECK_THROWS_AS(wio::to_hdf5(scratch / "bad.h5", "x", bad, {.partitioned = partition}), weft::TaskError);
     CHECK(parts_in(local_directory(), "bad").empty());
