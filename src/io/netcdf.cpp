@@ -489,9 +489,9 @@ struct NcBlockWrite {
 // This rank's non-empty blocks of variable `v`, `records` records after the
 // start along its unlimited dimension, each checked against the variable's
 // chunks (ValueError "block-mismatch") before anything is written.
-std::vector<NcBlockWrite> blocks_to_write(const NetcdfWritePlan& plan, const NetcdfVariablePlan& v, std::size_t records,
+std::vector<NcBlockWrite> blocks_to_write(const NetcdfWritePlan& plan, const NetcdfVariablePlan& v,
+                                          const ArrayBlocks& blocks, std::size_t records,
                                           const LocalParts<NDArray>& mine) {
-  const ArrayBlocks blocks(v.chunks, v.first_part);
   std::vector<NcBlockWrite> out;
   for (std::size_t i = 0; i < mine.index.size(); ++i) {
     if (!blocks.holds(mine.index[i])) continue;
@@ -515,7 +515,7 @@ std::vector<NcBlockWrite> blocks_to_write(const NetcdfWritePlan& plan, const Net
 // collective call or closing the file (collective too) while others write.
 // Returns false when another rank failed; this rank's own failure throws.
 bool write_blocks(int file, int varid, const NetcdfWritePlan& plan, const NetcdfVariablePlan& v,
-                  const std::vector<NcBlockWrite>& writes, const CollectiveContext& ctx,
+                  const ArrayBlocks& blocks, const std::vector<NcBlockWrite>& writes, const CollectiveContext& ctx,
                   const LocalParts<NDArray>& mine, const EarlyWriteback& writeback) {
   const std::string context = "to_netcdf: variable '" + v.name + "' of '" + plan.target + "'";
   const bool collective = collective_access(ctx, plan, v);
@@ -523,7 +523,7 @@ bool write_blocks(int file, int varid, const NetcdfWritePlan& plan, const Netcdf
     check_nc(nc_var_par_access(file, varid, collective ? NC_COLLECTIVE : NC_INDEPENDENT), "cannot-write",
              context + ": cannot set parallel access");
   const std::size_t calls =
-      collective ? ArrayBlocks(v.chunks, v.first_part).most_per_rank(mine.owner, ctx.size) : writes.size();
+      collective ? blocks.most_per_rank(mine.owner, ctx.size) : writes.size();
   const std::vector<std::size_t> none(v.shape.size(), 0);
   const double dummy = 0;  // a buffer for the empty selections
   std::exception_ptr error;
@@ -600,10 +600,14 @@ void write_file(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, c
   }
   // Every rank checks its blocks before the first write and the ranks agree,
   // so a bad block on one rank stops all of them before a collective call.
+  std::vector<ArrayBlocks> blocks;
   std::vector<std::vector<NcBlockWrite>> writes;
   std::exception_ptr error;
   try {
-    for (const NetcdfVariablePlan& v : plan.variables) writes.push_back(blocks_to_write(plan, v, records, mine));
+    for (const NetcdfVariablePlan& v : plan.variables) {
+      blocks.emplace_back(v.chunks, v.first_part);
+      writes.push_back(blocks_to_write(plan, v, blocks.back(), records, mine));
+    }
   } catch (...) {
     error = std::current_exception();
   }
@@ -616,12 +620,12 @@ void write_file(const CollectiveContext& ctx, const LocalParts<NDArray>& mine, c
   // extended the record dimension left the ranks apart in H5Dset_extent).
   // Deflated data may need less: its uncompressed size is the bound reserved.
   std::uint64_t bytes = 0;
-  for (const NetcdfVariablePlan& v : plan.variables)
-    bytes += ArrayBlocks(v.chunks, v.first_part).elements_written(mine.owner) * array::itemsize(stored_dtype(v.dtype));
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    bytes += blocks[i].elements_written(mine.owner) * array::itemsize(stored_dtype(plan.variables[i].dtype));
   if (!reserve_space(ctx, temporary, bytes, "NetCDF file", plan.target)) return;
   const EarlyWriteback writeback(temporary);
   for (std::size_t i = 0; i < ids.size(); ++i)
-    if (!write_blocks(file.get(), ids[i], plan, plan.variables[i], writes[i], ctx, mine, writeback)) return;
+    if (!write_blocks(file.get(), ids[i], plan, plan.variables[i], blocks[i], writes[i], ctx, mine, writeback)) return;
   check_nc(file.close(), "cannot-write", context + ": cannot finish '" + temporary.string() + "'");
 }
 
