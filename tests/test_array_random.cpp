@@ -1,4 +1,4 @@
-// weft/array/random.hpp: the Philox streams against Random123, statistical
+// weft/array/random.hpp: the ARS streams against Random123, statistical
 // properties of every distribution (bounds of several standard errors, so a
 // correct generator fails with negligible probability), reproducibility per
 // seed and chunks across schedulers and task encoding, and argument errors.
@@ -27,7 +27,30 @@
 #include "weft/error.hpp"
 #include "weft/scheduler.hpp"
 
-#include <Random123/philox.h>
+// Random123's ARS needs AES-NI: compiled for it here (its feature test reads
+// the compiler's flags, not this pragma), called only where the CPU has it.
+#include <immintrin.h>
+#pragma GCC push_options
+#pragma GCC target("aes")
+#define R123_USE_AES_NI 1
+#include <Random123/ars.h>
+namespace {
+// Random123's ars1xm128i with 7 rounds of the counter {group, block | stream << 48}
+// under the key {key, 0}.
+std::array<std::uint64_t, 2> random123_ars(std::uint64_t key, std::uint64_t block, std::uint32_t stream,
+                                          std::uint64_t group) {
+  ars1xm128i_ctr_t counter;
+  ars1xm128i_key_t ars_key;
+  counter.v[0].m = _mm_set_epi64x(static_cast<long long>(block | std::uint64_t{stream} << 48),
+                                  static_cast<long long>(group));
+  ars_key.v[0].m = _mm_set_epi64x(0, static_cast<long long>(key));
+  std::array<std::uint64_t, 2> out;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out.data()), ars1xm128i_R(7, counter, ars_key).v[0].m);
+  return out;
+}
+
+}  // namespace
+#pragma GCC pop_options
 
 namespace wa = weft::array;
 namespace wr = weft::array::random;
@@ -96,61 +119,85 @@ bool is_permutation_of_range(const wa::NDArray& a) {
 
 }  // namespace
 
-TEST_CASE("the Philox batch is Random123's philox4x32 bit for bit", "[array-random]") {
-  namespace k = wa::kernels;
+namespace {
+
+namespace k = wa::kernels;
+
+// Runs `check` on every generator path this CPU has, then restores the best.
+void for_each_generator_path(const std::function<void()>& check) {
+  struct Restore {
+    ~Restore() { k::set_ars_isa(k::best_ars_isa()); }
+  } restore;
+  for (int isa = 0; isa <= static_cast<int>(k::best_ars_isa()); ++isa) {
+    INFO("generator path " << isa);
+    k::set_ars_isa(static_cast<k::ArsIsa>(isa));
+    check();
+  }
+}
+
+double unit(std::uint64_t word) { return static_cast<double>(word >> 11) * 0x1p-53; }
+
+}  // namespace
+
+TEST_CASE("the ARS words are Random123's ars1xm128i bit for bit on every generator path", "[array-random]") {
+  if (!__builtin_cpu_supports("aes")) {
+    WARN("this CPU has no AES-NI: Random123's ARS cannot run as a reference here");
+    return;
+  }
   const std::uint64_t key = 0x0123456789abcdefULL;
   const std::uint64_t block = 0x0000abcd12345678ULL;
-  k::PhiloxBatch batch;
-  const std::uint64_t first = 0xfffffff8ULL;  // crosses into the counter's second word
-  k::philox_batch(key, block, 3, first, batch);
-  for (int l = 0; l < k::kPhiloxLanes; ++l) {
-    const std::uint64_t group = first + static_cast<std::uint64_t>(l);
-    const philox4x32_ctr_t c = {{static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(group >> 32),
-                                 static_cast<std::uint32_t>(block),
-                                 static_cast<std::uint32_t>(block >> 32) | (3u << 16)}};
-    const philox4x32_key_t kk = {{static_cast<std::uint32_t>(key), static_cast<std::uint32_t>(key >> 32)}};
-    const philox4x32_ctr_t r = philox4x32_R(10, c, kk);
-    for (int w = 0; w < 4; ++w) CHECK(batch.w[w][l] == r.v[w]);
-    const auto single = k::philox({c.v[0], c.v[1], c.v[2], c.v[3]}, key);
-    for (int w = 0; w < 4; ++w) CHECK(single[static_cast<std::size_t>(w)] == r.v[w]);
-  }
-  // Doubles take 53 bits of each pair of words.
-  std::vector<double> u(5);
-  k::uniform_doubles(key, block, 0, u.data(), 5);
-  k::philox_batch(key, block, 0, 0, batch);
-  const double expected =
-      static_cast<double>((std::uint64_t{batch.w[2][1]} << 21) | (batch.w[3][1] >> 11)) * 0x1p-53;
-  CHECK(u[3] == expected);
+  const std::uint64_t first = 0xfffffffffffffff0ULL;  // group numbers wrap around
+  for_each_generator_path([&] {
+    for (const std::uint32_t stream : {0u, 3u}) {
+      std::vector<std::uint64_t> words(2 * 37);
+      k::ars_words(key, block, stream, first, words.data(), 37);
+      for (std::uint64_t i = 0; i < 37; ++i) {
+        const auto want = random123_ars(key, block, stream, first + i);
+        CHECK(words[2 * i] == want[0]);
+        CHECK(words[2 * i + 1] == want[1]);
+        CHECK(k::ars_group(key, block, stream, first + i) == want);
+      }
+    }
+    // Doubles take the top 53 bits of a word: element 3 is group 1's high word.
+    std::vector<double> u(5);
+    k::uniform_doubles(key, block, 0, u.data(), 5);
+    CHECK(u[3] == unit(random123_ars(key, block, 0, 1)[1]));
+  });
 }
 
 TEST_CASE("uniform doubles of any run or any positions of a block are its stream's", "[array-random]") {
-  namespace k = wa::kernels;
   const std::uint64_t key = 0xfedcba9876543210ULL;
   const std::uint64_t block = 0x0000123487654321ULL;
-  // Element i of the block is from group i / 2 (words 0-1 when even, 2-3 when odd).
-  auto reference = [&](std::uint64_t element) {
-    const std::uint64_t group = element / 2;
-    const auto r = k::philox({static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(group >> 32),
-                              static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32)},
-                             key);
-    const std::size_t w = element % 2 == 0 ? 0 : 2;
-    return static_cast<double>((std::uint64_t{r[w]} << 21) | (r[w + 1] >> 11)) * 0x1p-53;
-  };
-  const std::uint64_t start = 2 * 0xfffffff0ULL;  // groups cross into the counter's second word
-  for (const std::uint64_t first : {start, start + 1, std::uint64_t{0}, std::uint64_t{7}}) {
-    for (const std::int64_t n : {1, 2, 15, 16, 17, 61}) {
-      INFO("first " << first << " n " << n);
-      std::vector<double> u(static_cast<std::size_t>(n));
-      k::uniform_doubles(key, block, first, u.data(), n);
-      for (std::int64_t i = 0; i < n; ++i) CHECK(u[static_cast<std::size_t>(i)] == reference(first + static_cast<std::uint64_t>(i)));
+  // Element i of the block is from group i / 2 (its low word when even, its high word when odd).
+  auto reference = [&](std::uint64_t element) { return unit(k::ars_group(key, block, 0, element / 2)[element % 2]); };
+  const std::uint64_t start = 2 * 0xfffffff0ULL;
+  for_each_generator_path([&] {
+    for (const std::uint64_t first : {start, start + 1, std::uint64_t{0}, std::uint64_t{7}}) {
+      for (const std::int64_t n : {1, 2, 15, 16, 17, 33, 61}) {
+        INFO("first " << first << " n " << n);
+        std::vector<double> u(static_cast<std::size_t>(n));
+        k::uniform_doubles(key, block, first, u.data(), n);
+        for (std::int64_t i = 0; i < n; ++i)
+          CHECK(u[static_cast<std::size_t>(i)] == reference(first + static_cast<std::uint64_t>(i)));
+      }
     }
-  }
-  // Any positions, in any order, repeated: each element's own value.
-  std::vector<std::uint64_t> positions;
-  for (std::uint64_t i = 0; i < 1000; ++i) positions.push_back(start + (i * 7919) % 613);
-  std::vector<double> at(positions.size());
-  k::uniform_doubles_at(key, block, positions.data(), at.data(), static_cast<std::int64_t>(positions.size()));
-  for (std::size_t i = 0; i < positions.size(); ++i) CHECK(at[i] == reference(positions[i]));
+    // Any positions, in any order, repeated: each element's own value.
+    std::vector<std::uint64_t> positions;
+    for (std::uint64_t i = 0; i < 1000; ++i) positions.push_back(start + (i * 7919) % 613);
+    std::vector<double> at(positions.size());
+    k::uniform_doubles_at(key, block, positions.data(), at.data(), static_cast<std::int64_t>(positions.size()));
+    for (std::size_t i = 0; i < positions.size(); ++i) CHECK(at[i] == reference(positions[i]));
+    // Groups a stride apart (two rows of a transposed block), split into halves.
+    for (const std::int64_t n : {5, 16, 40}) {
+      std::vector<double> evens(static_cast<std::size_t>(n)), odds(static_cast<std::size_t>(n));
+      k::uniform_halves_strided(key, block, 11, 500, evens.data(), odds.data(), n);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::uint64_t group = 11 + 500 * static_cast<std::uint64_t>(i);
+        CHECK(evens[static_cast<std::size_t>(i)] == reference(2 * group));
+        CHECK(odds[static_cast<std::size_t>(i)] == reference(2 * group + 1));
+      }
+    }
+  });
   // Other blocks and keys give other values.
   std::vector<double> other(16), mine(16);
   k::uniform_doubles(key, block, 0, mine.data(), 16);
@@ -160,8 +207,29 @@ TEST_CASE("uniform doubles of any run or any positions of a block are its stream
   CHECK(other != mine);
 }
 
+TEST_CASE("every distribution's blocks are the same on every generator path", "[array-random]") {
+  const std::uint64_t key = 0x5eed;
+  std::vector<wa::NDArray> first_path;
+  for_each_generator_path([&] {
+    std::vector<wa::NDArray> blocks;
+    for (const auto distribution : {k::Distribution::uniform, k::Distribution::normal, k::Distribution::exponential})
+      blocks.push_back(k::random_block({distribution, wa::DType::float64, key, 9, 1.0, 2.0, 0, 0}, {37, 3}));
+    // A range just over 2^63 rejects about half the draws: redraws from streams 1, 2, ...
+    blocks.push_back(k::random_block(
+        {k::Distribution::integers, wa::DType::uint64, key, 9, 0, 0, 0, (std::uint64_t{1} << 63) + 12345}, {101}));
+    blocks.push_back(k::choice_block({key, 4, 10}, {33}, {0.1, 0.5, 0.5, 0.7, 1.0}, {}));
+    blocks.push_back(k::sample_without_replacement({key, 1000}, {50}, {}));
+    blocks.push_back(k::sample_without_replacement({key, 5}, {3}, {0.1, 0.2, 0.3, 0.2, 0.2}));
+    if (first_path.empty()) first_path = blocks;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      INFO("block " << i);
+      CHECK(blocks[i].equals(first_path[i]));
+    }
+  });
+  CHECK(first_path[3].to_vector<std::uint64_t>() != std::vector<std::uint64_t>(101, first_path[3].at<std::uint64_t>({0})));
+}
+
 TEST_CASE("uniform arrays are generated where they are read, transposed too", "[array-random]") {
-  namespace k = wa::kernels;
   wr::RandomState state(5);
   const wa::Array x = state.random_sample({37, 23}, wa::Chunks{{10, 10, 10, 7}, {8, 8, 7}});
   const wa::Array y = state.uniform(-2.0, 3.0, {6, 5, 4}, {4, 2, 3});

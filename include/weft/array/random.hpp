@@ -1,7 +1,7 @@
 // weft/array/random.hpp - random arrays (dask.array.random).
 //
-// Values come from Philox4x32-10 (Random123), a counter-based generator: the
-// value of an element depends only on the call's 64-bit key (the Philox key),
+// Values come from ARS-7 (Random123's AES-round generator), a counter-based
+// generator: the value of an element depends only on the call's 64-bit key,
 // its block's flat index and its position in the block (the counter), never
 // on the order in which blocks run. So the same seed and the same chunks give
 // the same values on the sync, threads and distributed schedulers, on any
@@ -79,7 +79,7 @@ class RandomState {
   Array permutation(const NDArray& x);
 
  private:
-  /// The Philox key of the next call.
+  /// The generator key of the next call.
   std::uint64_t next_key();
 
   std::atomic<std::uint64_t> seed_;

@@ -256,7 +256,7 @@ class TileEvaluator {
     for (std::size_t a = 0; a < ndim; ++a) step[a] = source_strides[leaf.axes[a]];
     // The axis along which the random block's elements are consecutive: an
     // element there with an even position and its successor along that axis
-    // (`partner` elements further) are one Philox group, made once.
+    // (`partner` elements further) are one ARS group, made once.
     std::size_t unit_axis = 0;
     while (step[unit_axis] != 1) ++unit_axis;
     const std::int64_t partner = c_strides(block_shape_)[unit_axis];

@@ -18,10 +18,10 @@
 // travel between ranks as one block of bytes.
 //
 // GENERATED LEAVES: `random` makes uniform doubles of a random array's block
-// in place, tile by tile, from each element's position (Philox counters,
+// in place, tile by tile, from each element's position (ARS counters,
 // kernels/random.hpp), so random inputs are recomputed inside the consumers
 // that read them (x + x.T, x.mean(0) fused into a reduction) instead of
-// being written to memory and read back. Its instruction holds the Philox
+// being written to memory and read back. Its instruction holds the generator
 // key and the random array's block, and the order of the random block's
 // axes in this block (a transposed random array is the same generator read
 // with permuted strides). The block differs per block: a layer's tasks take
@@ -157,7 +157,7 @@ static_assert(sizeof(Instr) == 32 && std::is_trivially_copyable_v<Instr>);
 /// A fused expression; its result is the last instruction's.
 using Program = std::vector<Instr>;
 
-/// What a `random` instruction holds: `value` is the Philox key and the
+/// What a `random` instruction holds: `value` is the generator key and the
 /// flat index of the random array's block that this block reads (set per
 /// block by ElementwiseLayer::block_program), `args` (as bytes) the axis of
 /// the random block that each axis of this block is (the identity for the

@@ -1,47 +1,230 @@
-// src/array/kernels/random.cpp - Philox streams and the random block kernels.
+// src/array/kernels/random.cpp - ARS streams and the random block kernels.
 #include "random.hpp"
 
-#include <Random123/philox.h>
-#include <immintrin.h>
-
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numbers>
 #include <numeric>
+#include <string>
 #include <type_traits>
+
+#include "weft/error.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace weft::array::kernels {
 
 namespace {
 
-constexpr std::uint32_t kStreamShift = 16;
+constexpr int kArsRounds = 7;
+constexpr std::uint64_t kBlockBits = 48;
 
-std::array<std::uint32_t, 4> counter_of(std::uint64_t group, std::uint64_t block, std::uint32_t stream) {
-  return {static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(group >> 32),
-          static_cast<std::uint32_t>(block),
-          static_cast<std::uint32_t>((block >> 32) & 0xffffu) | (stream << kStreamShift)};
+// The counter's high word: the block's low 48 bits and the stream above them.
+std::uint64_t counter_high(std::uint64_t block, std::uint32_t stream) {
+  return (block & ((std::uint64_t{1} << kBlockBits) - 1)) | static_cast<std::uint64_t>(stream) << kBlockBits;
 }
 
-// 53 random bits as a double in [0, 1): hi * 2^-32 + (lo >> 11) * 2^-53.
-// Written with signed 32-bit conversions, which vectorise.
-inline double unit_double(std::uint32_t hi, std::uint32_t lo) {
-  return (static_cast<double>(static_cast<std::int32_t>(hi ^ 0x80000000u)) + 0x1p31) * 0x1p-32 +
-         static_cast<double>(static_cast<std::int32_t>(lo >> 11)) * 0x1p-53;
+// ARS's round keys {low, high}: the key, then Random123's Weyl steps (the
+// golden ratio and sqrt(3) - 1) added to each 64-bit half per round.
+struct RoundKeys {
+  std::uint64_t k[kArsRounds + 1][2];
+};
+RoundKeys round_keys(std::uint64_t key) {
+  RoundKeys keys{};
+  keys.k[0][0] = key;
+  for (int r = 1; r <= kArsRounds; ++r) {
+    keys.k[r][0] = keys.k[r - 1][0] + 0x9E3779B97F4A7C15ULL;
+    keys.k[r][1] = keys.k[r - 1][1] + 0xBB67AE8584CAA73BULL;
+  }
+  return keys;
 }
 
-inline std::uint64_t word64(std::uint32_t hi, std::uint32_t lo) {
-  return static_cast<std::uint64_t>(hi) << 32 | lo;
+// 53 random bits as a double in [0, 1), as NumPy's random() makes them.
+inline double unit_double(std::uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1p-53; }
+
+// The bulk kernels, each over `batches` of kArsGroups groups of one block's
+// stream (the counter's high word `high`): consecutive writes the doubles of
+// groups first.. in element order; gathered those of groups[..] (pairs);
+// strided_halves the even and odd doubles of groups first + l * step apart;
+// words the raw 64-bit words of groups first.. in element order.
+struct ArsKernels {
+  void (*consecutive)(const RoundKeys&, std::uint64_t high, std::uint64_t first, std::int64_t batches, double* out);
+  void (*gathered)(const RoundKeys&, std::uint64_t high, const std::uint64_t* groups, std::int64_t batches,
+                   double* out);
+  void (*strided_halves)(const RoundKeys&, std::uint64_t high, std::uint64_t first, std::uint64_t step,
+                         std::int64_t batches, double* evens, double* odds);
+  void (*words)(const RoundKeys&, std::uint64_t high, std::uint64_t first, std::int64_t batches, std::uint64_t* out);
+};
+
+// --- ARS in software: AES rounds as _mm_aesenc_si128 computes them -------------
+
+namespace portable {
+
+constexpr std::uint8_t xtime(std::uint8_t b) { return static_cast<std::uint8_t>((b << 1) ^ ((b >> 7) * 0x1b)); }
+
+constexpr std::uint8_t gf_multiply(std::uint8_t a, std::uint8_t b) {
+  std::uint8_t product = 0;
+  for (; b != 0; b >>= 1, a = xtime(a))
+    if (b & 1) product ^= a;
+  return product;
 }
 
-// Calls fill(batch, first_element, count) for the element pairs of a block
-// of n elements, batch by batch; count is at most 2 * kPhiloxLanes.
+constexpr std::uint8_t rotl8(std::uint8_t b, int n) { return static_cast<std::uint8_t>((b << n) | (b >> (8 - n))); }
+
+// AES's S-box, computed as FIPS-197 defines it: the inverse in GF(2^8)
+// (x^254), then the affine map.
+constexpr std::array<std::uint8_t, 256> make_sbox() {
+  std::array<std::uint8_t, 256> box{};
+  for (int x = 0; x < 256; ++x) {
+    std::uint8_t inverse = 1, square = static_cast<std::uint8_t>(x);
+    for (int e = 254; e != 0; e >>= 1, square = gf_multiply(square, square))
+      if (e & 1) inverse = gf_multiply(inverse, square);
+    if (x == 0) inverse = 0;
+    box[static_cast<std::size_t>(x)] = static_cast<std::uint8_t>(inverse ^ rotl8(inverse, 1) ^ rotl8(inverse, 2) ^
+                                                                  rotl8(inverse, 3) ^ rotl8(inverse, 4) ^ 0x63);
+  }
+  return box;
+}
+constexpr std::array<std::uint8_t, 256> kSbox = make_sbox();
+
+// One AES encryption round on the 16 bytes of a 128-bit value (byte i is
+// bits 8i..8i+7, column i / 4, row i % 4): SubBytes, ShiftRows, MixColumns
+// unless last, then the round key.
+void aes_round(std::uint8_t (&state)[16], const std::uint8_t (&key)[16], bool last) {
+  std::uint8_t t[16];
+  for (int c = 0; c < 4; ++c)
+    for (int r = 0; r < 4; ++r) t[4 * c + r] = kSbox[state[4 * ((c + r) % 4) + r]];
+  if (!last) {
+    for (int c = 0; c < 4; ++c) {
+      const std::uint8_t a0 = t[4 * c], a1 = t[4 * c + 1], a2 = t[4 * c + 2], a3 = t[4 * c + 3];
+      const std::uint8_t all = a0 ^ a1 ^ a2 ^ a3;
+      t[4 * c] = a0 ^ all ^ xtime(a0 ^ a1);
+      t[4 * c + 1] = a1 ^ all ^ xtime(a1 ^ a2);
+      t[4 * c + 2] = a2 ^ all ^ xtime(a2 ^ a3);
+      t[4 * c + 3] = a3 ^ all ^ xtime(a3 ^ a0);
+    }
+  }
+  for (int i = 0; i < 16; ++i) state[i] = t[i] ^ key[i];
+}
+
+void to_bytes(std::uint64_t low, std::uint64_t high, std::uint8_t (&bytes)[16]) {
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<std::uint8_t>(low >> (8 * i));
+    bytes[8 + i] = static_cast<std::uint8_t>(high >> (8 * i));
+  }
+}
+
+std::uint64_t word_of(const std::uint8_t* bytes) {
+  std::uint64_t w = 0;
+  for (int i = 7; i >= 0; --i) w = w << 8 | bytes[i];
+  return w;
+}
+
+// Random123's ars1xm128i_R(7) of the counter {group, high}: {low, high} words.
+std::array<std::uint64_t, 2> encrypt(const RoundKeys& keys, std::uint64_t group, std::uint64_t high) {
+  std::uint8_t state[16], key[16];
+  to_bytes(group ^ keys.k[0][0], high ^ keys.k[0][1], state);
+  for (int r = 1; r <= kArsRounds; ++r) {
+    to_bytes(keys.k[r][0], keys.k[r][1], key);
+    aes_round(state, key, r == kArsRounds);
+  }
+  return {word_of(state), word_of(state + 8)};
+}
+
+void consecutive(const RoundKeys& keys, std::uint64_t high, std::uint64_t first, std::int64_t batches, double* out) {
+  for (std::int64_t g = 0; g < batches * kArsGroups; ++g) {
+    const auto w = encrypt(keys, first + static_cast<std::uint64_t>(g), high);
+    out[2 * g] = unit_double(w[0]);
+    out[2 * g + 1] = unit_double(w[1]);
+  }
+}
+
+void gathered(const RoundKeys& keys, std::uint64_t high, const std::uint64_t* groups, std::int64_t batches,
+              double* out) {
+  for (std::int64_t g = 0; g < batches * kArsGroups; ++g) {
+    const auto w = encrypt(keys, groups[g], high);
+    out[2 * g] = unit_double(w[0]);
+    out[2 * g + 1] = unit_double(w[1]);
+  }
+}
+
+void strided_halves(const RoundKeys& keys, std::uint64_t high, std::uint64_t first, std::uint64_t step,
+                    std::int64_t batches, double* evens, double* odds) {
+  for (std::int64_t g = 0; g < batches * kArsGroups; ++g) {
+    const auto w = encrypt(keys, first + static_cast<std::uint64_t>(g) * step, high);
+    evens[g] = unit_double(w[0]);
+    odds[g] = unit_double(w[1]);
+  }
+}
+
+void words(const RoundKeys& keys, std::uint64_t high, std::uint64_t first, std::int64_t batches,
+           std::uint64_t* out) {
+  for (std::int64_t g = 0; g < batches * kArsGroups; ++g) {
+    const auto w = encrypt(keys, first + static_cast<std::uint64_t>(g), high);
+    out[2 * g] = w[0];
+    out[2 * g + 1] = w[1];
+  }
+}
+
+constexpr ArsKernels kKernels{&consecutive, &gathered, &strided_halves, &words};
+
+}  // namespace portable
+
+// --- ARS with AES instructions (x86-64) ------------------------------------------
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,aes")
+namespace aesni {
+constexpr bool kVaes = false;
+#include "ars_avx2.inc"
+}  // namespace aesni
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,aes,vaes")
+namespace vaes {
+constexpr bool kVaes = true;
+#include "ars_avx2.inc"
+}  // namespace vaes
+#pragma GCC pop_options
+#endif
+
+const ArsKernels& kernels_of(ArsIsa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case ArsIsa::vaes:
+      return vaes::kKernels;
+    case ArsIsa::aesni:
+      return aesni::kKernels;
+#endif
+    default:
+      return portable::kKernels;
+  }
+}
+
+std::atomic<ArsIsa>& chosen_isa() {
+  static std::atomic<ArsIsa> isa{best_ars_isa()};
+  return isa;
+}
+
+const ArsKernels& active() { return kernels_of(chosen_isa().load(std::memory_order_relaxed)); }
+
+// Calls fill(words, first_element, count) for a block's n elements, batch by
+// batch: words[j] is element first_element + j's; count <= 2 * kArsGroups.
 template <class Fill>
 void for_each_batch(std::uint64_t key, std::uint64_t block, std::int64_t n, Fill&& fill) {
-  PhiloxBatch batch;
-  for (std::int64_t first = 0; first < n; first += 2 * kPhiloxLanes) {
-    philox_batch(key, block, 0, static_cast<std::uint64_t>(first / 2), batch);
-    fill(batch, first, std::min<std::int64_t>(2 * kPhiloxLanes, n - first));
+  const RoundKeys keys = round_keys(key);
+  const ArsKernels& run = active();
+  const std::uint64_t high = counter_high(block, 0);
+  alignas(64) std::uint64_t words[2 * kArsGroups];
+  for (std::int64_t first = 0; first < n; first += 2 * kArsGroups) {
+    run.words(keys, high, static_cast<std::uint64_t>(first / 2), 1, words);
+    fill(words, first, std::min<std::int64_t>(2 * kArsGroups, n - first));
   }
 }
 
@@ -56,41 +239,34 @@ inline bool bounded(std::uint64_t bits, std::uint64_t range, std::uint64_t& out)
 }
 
 // Uniform integers in [0, range) for a block's elements: element i takes
-// the 64 bits of half of group i / 2 and, on a rejection, redraws from
-// group i of streams 1, 2, ...
+// its own word and, on a rejection, redraws from the low word of group i of
+// streams 1, 2, ...
 void bounded_integers(std::uint64_t key, std::uint64_t block, std::uint64_t range, std::uint64_t* out,
                       std::int64_t n) {
-  for_each_batch(key, block, n, [&](const PhiloxBatch& b, std::int64_t first, std::int64_t count) {
+  for_each_batch(key, block, n, [&](const std::uint64_t* words, std::int64_t first, std::int64_t count) {
     for (std::int64_t j = 0; j < count; ++j) {
-      const int lane = static_cast<int>(j / 2);
-      const int word = static_cast<int>(j % 2) * 2;
-      std::uint64_t bits = word64(b.w[word][lane], b.w[word + 1][lane]);
+      std::uint64_t bits = words[j];
       const auto element = static_cast<std::uint64_t>(first + j);
-      for (std::uint32_t stream = 1; !bounded(bits, range, out[first + j]); ++stream) {
-        const auto redraw = philox(counter_of(element, block, stream), key);
-        bits = word64(redraw[0], redraw[1]);
-      }
+      for (std::uint32_t stream = 1; !bounded(bits, range, out[first + j]); ++stream)
+        bits = ars_group(key, block, stream, element)[0];
     }
   });
 }
 
-// A sequential stream of one task (shuffles, samples without replacement).
+// A sequential stream of one task (shuffles, samples without replacement):
+// the words of block 0's stream 0 in order.
 class SequentialStream {
  public:
-  explicit SequentialStream(std::uint64_t key) : key_(key) {}
+  explicit SequentialStream(std::uint64_t key) : keys_(round_keys(key)), high_(counter_high(0, 0)) {}
   std::uint64_t next64() {
-    if (used_ == 4) {
-      words_ = philox(counter_of(group_++, 0, 0), key_);
+    if (used_ == 2 * kArsGroups) {
+      active().words(keys_, high_, group_, 1, words_);
+      group_ += kArsGroups;
       used_ = 0;
     }
-    const std::uint64_t bits = word64(words_[used_], words_[used_ + 1]);
-    used_ += 2;
-    return bits;
+    return words_[used_++];
   }
-  double unit() {
-    const std::uint64_t bits = next64();
-    return unit_double(static_cast<std::uint32_t>(bits >> 32), static_cast<std::uint32_t>(bits));
-  }
+  double unit() { return unit_double(next64()); }
   std::uint64_t below(std::uint64_t range) {
     std::uint64_t out;
     while (!bounded(next64(), range, out)) {
@@ -99,186 +275,25 @@ class SequentialStream {
   }
 
  private:
-  std::uint64_t key_;
+  RoundKeys keys_;
+  std::uint64_t high_;
   std::uint64_t group_ = 0;
-  std::array<std::uint32_t, 4> words_{};
-  int used_ = 4;
+  alignas(64) std::uint64_t words_[2 * kArsGroups]{};
+  int used_ = 2 * kArsGroups;
 };
-
-// --- uniform doubles, 8 groups (16 doubles) at a time ---------------------------
-
-constexpr int kUnitGroups = 8;
-
-// Philox4x32-10 of 8 groups of a block's stream 0 as 16 doubles: out[2l]
-// and out[2l + 1] from groups[l]. Lane by lane with the rounds inside, which
-// compilers vectorise for any target.
-void unit_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* out) {
-  const std::array<std::uint32_t, 4> base = counter_of(0, block, 0);
-  const auto key0 = static_cast<std::uint32_t>(key), key1 = static_cast<std::uint32_t>(key >> 32);
-#pragma omp simd
-  for (int l = 0; l < kUnitGroups; ++l) {
-    std::uint32_t x0 = static_cast<std::uint32_t>(groups[l]), x1 = static_cast<std::uint32_t>(groups[l] >> 32);
-    std::uint32_t x2 = base[2], x3 = base[3], k0 = key0, k1 = key1;
-#pragma GCC unroll 10
-    for (int round = 0; round < 10; ++round) {
-      const std::uint64_t p0 = std::uint64_t{PHILOX_M4x32_0} * x0;
-      const std::uint64_t p1 = std::uint64_t{PHILOX_M4x32_1} * x2;
-      x0 = static_cast<std::uint32_t>(p1 >> 32) ^ x1 ^ k0;
-      x2 = static_cast<std::uint32_t>(p0 >> 32) ^ x3 ^ k1;
-      x1 = static_cast<std::uint32_t>(p1);
-      x3 = static_cast<std::uint32_t>(p0);
-      k0 += PHILOX_W32_0;
-      k1 += PHILOX_W32_1;
-    }
-    out[2 * l] = unit_double(x0, x1);
-    out[2 * l + 1] = unit_double(x2, x3);
-  }
-}
-
-// unit_double of the low 32 bits of each 64-bit lane: exact integers made
-// through the 2^52 exponent trick, then the same exact sum.
-[[gnu::target("avx2"), gnu::always_inline]] inline __m256d unit_doubles_avx2(__m256i hi, __m256i lo) {
-  const __m256i low32 = _mm256_set1_epi64x(0xffffffffLL);
-  const __m256i exponent = _mm256_set1_epi64x(0x4330000000000000LL);
-  const __m256d two52 = _mm256_set1_pd(0x1p52);
-  const __m256d h = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(hi, low32), exponent)), two52);
-  const __m256d l = _mm256_sub_pd(
-      _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(_mm256_and_si256(lo, low32), 11), exponent)), two52);
-  return _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(h, _mm256_set1_pd(0x1p21)), l), _mm256_set1_pd(0x1p-53));
-}
-
-// The doubles of 8 groups (groups_a's 4, then groups_b's): even[l] of group
-// l's even element, odd[l] of its odd one.
-struct UnitHalves {
-  __m256d even_a, odd_a, even_b, odd_b;
-};
-
-// Philox4x32-10 with AVX2: each 64-bit lane holds one counter word in its
-// low 32 bits (the high bits are never read: products take the low halves),
-// so a 32x32 -> 64-bit multiply is one vpmuludq.
-[[gnu::target("avx2"), gnu::always_inline]] inline UnitHalves unit_halves_avx2(std::uint64_t key, std::uint64_t block,
-                                                                               __m256i groups_a, __m256i groups_b) {
-  const std::array<std::uint32_t, 4> base = counter_of(0, block, 0);
-  const __m256i m0 = _mm256_set1_epi64x(PHILOX_M4x32_0), m1 = _mm256_set1_epi64x(PHILOX_M4x32_1);
-  __m256i a0 = groups_a, a1 = _mm256_srli_epi64(groups_a, 32), b0 = groups_b, b1 = _mm256_srli_epi64(groups_b, 32);
-  __m256i a2 = _mm256_set1_epi64x(base[2]), a3 = _mm256_set1_epi64x(base[3]), b2 = a2, b3 = a3;
-  auto k0 = static_cast<std::uint32_t>(key), k1 = static_cast<std::uint32_t>(key >> 32);
-#pragma GCC unroll 10
-  for (int round = 0; round < 10; ++round) {
-    const __m256i key0 = _mm256_set1_epi64x(k0), key1 = _mm256_set1_epi64x(k1);
-    const __m256i pa0 = _mm256_mul_epu32(a0, m0), pa1 = _mm256_mul_epu32(a2, m1);
-    const __m256i pb0 = _mm256_mul_epu32(b0, m0), pb1 = _mm256_mul_epu32(b2, m1);
-    a0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa1, 32), a1), key0);
-    a2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pa0, 32), a3), key1);
-    b0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb1, 32), b1), key0);
-    b2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(pb0, 32), b3), key1);
-    a1 = pa1;
-    a3 = pa0;
-    b1 = pb1;
-    b3 = pb0;
-    k0 += PHILOX_W32_0;
-    k1 += PHILOX_W32_1;
-  }
-  return {unit_doubles_avx2(a0, a1), unit_doubles_avx2(a2, a3), unit_doubles_avx2(b0, b1), unit_doubles_avx2(b2, b3)};
-}
-
-// 16 doubles in element order. Groups come in lane order {0, 2, 1, 3} so
-// that unpacking the halves restores element order.
-[[gnu::target("avx2"), gnu::always_inline]] inline void unit_pairs_avx2(std::uint64_t key, std::uint64_t block,
-                                                                        __m256i groups_a, __m256i groups_b,
-                                                                        double* out) {
-  const UnitHalves h = unit_halves_avx2(key, block, groups_a, groups_b);
-  _mm256_storeu_pd(out, _mm256_unpacklo_pd(h.even_a, h.odd_a));
-  _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(h.even_a, h.odd_a));
-  _mm256_storeu_pd(out + 8, _mm256_unpacklo_pd(h.even_b, h.odd_b));
-  _mm256_storeu_pd(out + 12, _mm256_unpackhi_pd(h.even_b, h.odd_b));
-}
-
-// 16 doubles of groups first .. first + 7.
-[[gnu::target("avx2")]] void consecutive_pairs_avx2(std::uint64_t key, std::uint64_t block, std::uint64_t first,
-                                                    std::int64_t batches, double* out) {
-  const __m256i order = _mm256_setr_epi64x(0, 2, 1, 3);
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const std::uint64_t g = first + static_cast<std::uint64_t>(b) * kUnitGroups;
-    unit_pairs_avx2(key, block, _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(g)), order),
-                    _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(g + 4)), order),
-                    out + 2 * kUnitGroups * b);
-  }
-}
-
-// 16 doubles of groups[0 .. 7], batch after batch.
-[[gnu::target("avx2")]] void gathered_pairs_avx2(std::uint64_t key, std::uint64_t block,
-                                                 const std::uint64_t* groups, std::int64_t batches, double* out) {
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const auto* g = reinterpret_cast<const __m256i*>(groups + kUnitGroups * b);
-    unit_pairs_avx2(key, block, _mm256_permute4x64_epi64(_mm256_loadu_si256(g), 0xd8),
-                    _mm256_permute4x64_epi64(_mm256_loadu_si256(g + 1), 0xd8), out + 2 * kUnitGroups * b);
-  }
-}
-
-// Groups first + l * step for l < 8 * batches: evens[l] and odds[l] are
-// their even and odd elements.
-[[gnu::target("avx2")]] void strided_halves_avx2(std::uint64_t key, std::uint64_t block, std::uint64_t first,
-                                                 std::uint64_t step, std::int64_t batches, double* evens,
-                                                 double* odds) {
-  const auto s = static_cast<long long>(step);
-  const __m256i lanes = _mm256_setr_epi64x(0, s, 2 * s, 3 * s);
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const auto g = static_cast<long long>(first + static_cast<std::uint64_t>(b * kUnitGroups) * step);
-    const UnitHalves h = unit_halves_avx2(key, block, _mm256_add_epi64(_mm256_set1_epi64x(g), lanes),
-                                          _mm256_add_epi64(_mm256_set1_epi64x(g + 4 * s), lanes));
-    _mm256_storeu_pd(evens + kUnitGroups * b, h.even_a);
-    _mm256_storeu_pd(evens + kUnitGroups * b + 4, h.even_b);
-    _mm256_storeu_pd(odds + kUnitGroups * b, h.odd_a);
-    _mm256_storeu_pd(odds + kUnitGroups * b + 4, h.odd_b);
-  }
-}
-
-void strided_halves_portable(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
-                             std::int64_t batches, double* evens, double* odds) {
-  std::uint64_t groups[kUnitGroups];
-  double pairs[2 * kUnitGroups];
-  for (std::int64_t b = 0; b < batches; ++b) {
-    for (int l = 0; l < kUnitGroups; ++l) groups[l] = first + static_cast<std::uint64_t>(b * kUnitGroups + l) * step;
-    unit_pairs_portable(key, block, groups, pairs);
-    for (int l = 0; l < kUnitGroups; ++l) {
-      evens[kUnitGroups * b + l] = pairs[2 * l];
-      odds[kUnitGroups * b + l] = pairs[2 * l + 1];
-    }
-  }
-}
-
-void consecutive_pairs_portable(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::int64_t batches,
-                                double* out) {
-  std::uint64_t groups[kUnitGroups];
-  for (std::int64_t b = 0; b < batches; ++b) {
-    for (int l = 0; l < kUnitGroups; ++l)
-      groups[l] = first + static_cast<std::uint64_t>(b * kUnitGroups + l);
-    unit_pairs_portable(key, block, groups, out + 2 * kUnitGroups * b);
-  }
-}
-
-void gathered_pairs_portable(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups,
-                             std::int64_t batches, double* out) {
-  for (std::int64_t b = 0; b < batches; ++b)
-    unit_pairs_portable(key, block, groups + kUnitGroups * b, out + 2 * kUnitGroups * b);
-}
-
-bool has_avx2() {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
-}
 
 // 2 * count doubles of groups first .. first + count - 1.
 void consecutive_pairs(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::int64_t count,
                        double* out) {
-  const std::int64_t whole = count / kUnitGroups;
-  const auto run = has_avx2() ? &consecutive_pairs_avx2 : &consecutive_pairs_portable;
-  run(key, block, first, whole, out);
-  if (const std::int64_t rest = count - whole * kUnitGroups; rest > 0) {
-    double tail[2 * kUnitGroups];
-    run(key, block, first + static_cast<std::uint64_t>(whole * kUnitGroups), 1, tail);
-    std::memcpy(out + 2 * whole * kUnitGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
+  const RoundKeys keys = round_keys(key);
+  const ArsKernels& run = active();
+  const std::uint64_t high = counter_high(block, 0);
+  const std::int64_t whole = count / kArsGroups;
+  run.consecutive(keys, high, first, whole, out);
+  if (const std::int64_t rest = count - whole * kArsGroups; rest > 0) {
+    double tail[2 * kArsGroups];
+    run.consecutive(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
+    std::memcpy(out + 2 * whole * kArsGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
   }
 }
 
@@ -311,42 +326,40 @@ NDArray gather_rows(const NDArray& indices, const std::vector<NDArray>& populati
 
 }  // namespace
 
-std::array<std::uint32_t, 4> philox(std::array<std::uint32_t, 4> counter, std::uint64_t key) {
-  const philox4x32_ctr_t c = {{counter[0], counter[1], counter[2], counter[3]}};
-  const philox4x32_key_t k = {{static_cast<std::uint32_t>(key), static_cast<std::uint32_t>(key >> 32)}};
-  const philox4x32_ctr_t r = philox4x32_R(10, c, k);
-  return {r.v[0], r.v[1], r.v[2], r.v[3]};
+std::array<std::uint64_t, 2> ars_group(std::uint64_t key, std::uint64_t block, std::uint32_t stream,
+                                       std::uint64_t group) {
+  return portable::encrypt(round_keys(key), group, counter_high(block, stream));
 }
 
-void philox_batch(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
-                  PhiloxBatch& out) {
-  std::uint32_t(&c)[4][kPhiloxLanes] = out.w;
-  const std::array<std::uint32_t, 4> base = counter_of(0, block, stream);
-  for (int l = 0; l < kPhiloxLanes; ++l) {
-    const std::uint64_t group = first + static_cast<std::uint64_t>(l);
-    c[0][l] = static_cast<std::uint32_t>(group);
-    c[1][l] = static_cast<std::uint32_t>(group >> 32);
-    c[2][l] = base[2];
-    c[3][l] = base[3];
-  }
-  std::uint32_t k0 = static_cast<std::uint32_t>(key);
-  std::uint32_t k1 = static_cast<std::uint32_t>(key >> 32);
-  // Random123's philox4x32 round, lane by lane: the 32x32 -> 64-bit products
-  // vectorise (pmuludq), which its one-counter form cannot.
-  for (int round = 0; round < 10; ++round) {
-#pragma omp simd
-    for (int l = 0; l < kPhiloxLanes; ++l) {
-      const std::uint64_t p0 = std::uint64_t{PHILOX_M4x32_0} * c[0][l];
-      const std::uint64_t p1 = std::uint64_t{PHILOX_M4x32_1} * c[2][l];
-      const std::uint32_t next0 = static_cast<std::uint32_t>(p1 >> 32) ^ c[1][l] ^ k0;
-      const std::uint32_t next2 = static_cast<std::uint32_t>(p0 >> 32) ^ c[3][l] ^ k1;
-      c[1][l] = static_cast<std::uint32_t>(p1);
-      c[3][l] = static_cast<std::uint32_t>(p0);
-      c[0][l] = next0;
-      c[2][l] = next2;
-    }
-    k0 += PHILOX_W32_0;
-    k1 += PHILOX_W32_1;
+ArsIsa best_ars_isa() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("aes"))
+    return __builtin_cpu_supports("vaes") ? ArsIsa::vaes : ArsIsa::aesni;
+#endif
+  return ArsIsa::portable;
+}
+
+ArsIsa ars_isa() { return chosen_isa().load(std::memory_order_relaxed); }
+
+void set_ars_isa(ArsIsa isa) {
+  if (isa > best_ars_isa())
+    throw ValueError("bad-argument", "random: this CPU lacks the instructions of generator path " +
+                                         std::to_string(static_cast<int>(isa)));
+  chosen_isa().store(isa, std::memory_order_relaxed);
+}
+
+void ars_words(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
+               std::uint64_t* words, std::int64_t n) {
+  const RoundKeys keys = round_keys(key);
+  const ArsKernels& run = active();
+  const std::uint64_t high = counter_high(block, stream);
+  const std::int64_t whole = n / kArsGroups;
+  run.words(keys, high, first, whole, words);
+  if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
+    std::uint64_t tail[2 * kArsGroups];
+    run.words(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
+    std::copy_n(tail, 2 * rest, words + 2 * whole * kArsGroups);
   }
 }
 
@@ -369,35 +382,40 @@ void uniform_doubles(std::uint64_t key, std::uint64_t block, std::uint64_t first
 
 void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* pairs,
                       std::int64_t n) {
-  const std::int64_t whole = n / kUnitGroups;
-  const auto run = has_avx2() ? &gathered_pairs_avx2 : &gathered_pairs_portable;
-  run(key, block, groups, whole, pairs);
-  if (const std::int64_t rest = n - whole * kUnitGroups; rest > 0) {
-    std::uint64_t tail_groups[kUnitGroups] = {};
-    double tail[2 * kUnitGroups];
-    std::copy_n(groups + whole * kUnitGroups, rest, tail_groups);
-    run(key, block, tail_groups, 1, tail);
-    std::memcpy(pairs + 2 * whole * kUnitGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
+  const RoundKeys keys = round_keys(key);
+  const ArsKernels& run = active();
+  const std::uint64_t high = counter_high(block, 0);
+  const std::int64_t whole = n / kArsGroups;
+  run.gathered(keys, high, groups, whole, pairs);
+  if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
+    std::uint64_t tail_groups[kArsGroups] = {};
+    double tail[2 * kArsGroups];
+    std::copy_n(groups + whole * kArsGroups, rest, tail_groups);
+    run.gathered(keys, high, tail_groups, 1, tail);
+    std::memcpy(pairs + 2 * whole * kArsGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
   }
 }
 
 void uniform_halves_strided(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
                             double* evens, double* odds, std::int64_t n) {
-  const std::int64_t whole = n / kUnitGroups;
-  const auto run = has_avx2() ? &strided_halves_avx2 : &strided_halves_portable;
-  run(key, block, first, step, whole, evens, odds);
-  if (const std::int64_t rest = n - whole * kUnitGroups; rest > 0) {
-    double tail_evens[kUnitGroups], tail_odds[kUnitGroups];
-    run(key, block, first + static_cast<std::uint64_t>(whole * kUnitGroups) * step, step, 1, tail_evens, tail_odds);
-    std::copy_n(tail_evens, rest, evens + whole * kUnitGroups);
-    std::copy_n(tail_odds, rest, odds + whole * kUnitGroups);
+  const RoundKeys keys = round_keys(key);
+  const ArsKernels& run = active();
+  const std::uint64_t high = counter_high(block, 0);
+  const std::int64_t whole = n / kArsGroups;
+  run.strided_halves(keys, high, first, step, whole, evens, odds);
+  if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
+    double tail_evens[kArsGroups], tail_odds[kArsGroups];
+    run.strided_halves(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups) * step, step, 1,
+                       tail_evens, tail_odds);
+    std::copy_n(tail_evens, rest, evens + whole * kArsGroups);
+    std::copy_n(tail_odds, rest, odds + whole * kArsGroups);
   }
 }
 
 void uniform_doubles_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* elements, double* out,
                         std::int64_t n) {
   // A chunk's groups, then each element's half of its group.
-  constexpr std::int64_t kChunk = 32 * kUnitGroups;
+  constexpr std::int64_t kChunk = 16 * kArsGroups;
   std::uint64_t groups[kChunk];
   double pairs[2 * kChunk];
   for (std::int64_t start = 0; start < n; start += kChunk) {
@@ -425,11 +443,11 @@ NDArray random_block(const RandomSpec& spec, const Shape& shape) {
     case Distribution::normal: {
       // Box-Muller: each pair of uniforms gives a pair of normals.
       double* p = out.data<double>();
-      for_each_batch(spec.key, spec.block, n, [&](const PhiloxBatch& b, std::int64_t first, std::int64_t count) {
-        alignas(64) double values[2 * kPhiloxLanes];
-        for (int l = 0; l < kPhiloxLanes; ++l) {
-          const double radius = std::sqrt(-2.0 * std::log1p(-unit_double(b.w[0][l], b.w[1][l])));
-          const double angle = 2.0 * std::numbers::pi * unit_double(b.w[2][l], b.w[3][l]);
+      for_each_batch(spec.key, spec.block, n, [&](const std::uint64_t* words, std::int64_t first, std::int64_t count) {
+        alignas(64) double values[2 * kArsGroups];
+        for (int l = 0; l < kArsGroups; ++l) {
+          const double radius = std::sqrt(-2.0 * std::log1p(-unit_double(words[2 * l])));
+          const double angle = 2.0 * std::numbers::pi * unit_double(words[2 * l + 1]);
           values[2 * l] = spec.a + spec.b * radius * std::cos(angle);
           values[2 * l + 1] = spec.a + spec.b * radius * std::sin(angle);
         }

@@ -1,13 +1,16 @@
 // src/array/kernels/random.hpp - block kernels of weft::array::random.
 //
-// Philox4x32-10 (Random123's constants, checked against <Random123/philox.h>
-// bit for bit) with the call's 64-bit key as its key and the counter
-//   {group low 32 bits, group high 32 bits, block low 32 bits,
-//    block bits 32..47 | stream << 16}
-// where `group` numbers the 128-bit outputs of a block's stream (two doubles
-// each) and `stream` is 0 for the elements themselves and 1, 2, ... for the
-// rare redraws of integer rejection sampling. A block's values are thus a
-// function of (key, block, position) alone.
+// ARS-7 (Random123's ars1xm128i with its default 7 rounds: AES rounds under
+// Weyl-sequence round keys; passes BigCrush, not cryptographic) with the
+// 128-bit key {the call's 64-bit key, 0} and the 128-bit counter
+//   {group, block bits 0..47 | stream << 48}
+// where `group` numbers the 128-bit outputs of a block's stream (two elements
+// each: the low 64 bits for the even one, the high 64 for the odd one) and
+// `stream` is 0 for the elements themselves and 1, 2, ... for the rare
+// redraws of integer rejection sampling. A block's values are thus a function
+// of (key, block, position) alone. AES instructions make it about 3.7 times
+// faster than Philox4x32-10 with AVX2 (docs/benchmarks.md); where a CPU has
+// none, software AES rounds give the same bits, slowly.
 #pragma once
 
 #include <array>
@@ -19,25 +22,35 @@
 
 namespace weft::array::kernels {
 
-/// Philox4x32-10 of `counter` under `key` (the single-counter form).
-std::array<std::uint32_t, 4> philox(std::array<std::uint32_t, 4> counter, std::uint64_t key);
+/// The 128-bit output {low word, high word} of `group` of a block's stream.
+std::array<std::uint64_t, 2> ars_group(std::uint64_t key, std::uint64_t block, std::uint32_t stream,
+                                       std::uint64_t group);
 
-/// Groups the bulk generator computes at once (structure of arrays, so that
-/// the rounds vectorise).
-inline constexpr int kPhiloxLanes = 16;
-/// Words w[0..3][l] of groups first .. first + kPhiloxLanes - 1 of a block's stream.
-struct PhiloxBatch {
-  alignas(64) std::uint32_t w[4][kPhiloxLanes];
+/// The instructions the bulk kernels run on; every path gives the same bits.
+enum class ArsIsa : std::uint8_t {
+  portable,  ///< AES rounds in software
+  aesni,     ///< AVX2 and AES-NI (128-bit AES rounds)
+  vaes,      ///< AVX2 and VAES (256-bit AES rounds: two counters per instruction)
 };
-void philox_batch(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
-                  PhiloxBatch& out);
+/// The fastest path this CPU has, used unless set_ars_isa chose another.
+ArsIsa best_ars_isa();
+ArsIsa ars_isa();
+/// Uses `isa` from now on in this process (tests compare the paths);
+/// ValueError "bad-argument" if the CPU lacks its instructions.
+void set_ars_isa(ArsIsa isa);
+
+/// Groups the bulk kernels make at once.
+inline constexpr int kArsGroups = 16;
+/// The 2 * n words of groups first .. first + n - 1 of a block's stream, in
+/// element order: words[2i] and words[2i + 1] are group first + i's low and
+/// high words.
+void ars_words(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
+               std::uint64_t* words, std::int64_t n);
 
 /// Uniform doubles in [0, 1) of elements [first, first + n) of a block's
-/// stream (its C order): element i is from group i / 2, 53 bits of its words
-/// 0-1 when i is even, of words 2-3 when odd. Any run of elements can be
+/// stream (its C order): element i is the top 53 bits of group i / 2's low
+/// word when i is even, of its high word when odd. Any run of elements can be
 /// generated alone, so a fused expression makes its tiles without the block.
-/// Vectorised with AVX2 where the CPU has it (chosen at run time; the values
-/// are the same bits either way).
 void uniform_doubles(std::uint64_t key, std::uint64_t block, std::uint64_t first, double* out, std::int64_t n);
 /// The same for n elements at any positions of the block (a transposed or
 /// strided view of it): out[i] is element elements[i].
