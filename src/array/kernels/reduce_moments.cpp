@@ -42,12 +42,16 @@ A deviation_power(A d, int k) {
   }
 }
 
+// Two loops rather than one testing skip_nan per element: the test kept the
+// plain sum from vectorising into bare adds (a NaN mask per element).
 template <class A, class T, class Source>
 void fold_sum(const Source& source, std::uint64_t reduced, A* acc, bool skip_nan) {
-  source.template fold<A, T>(
-      reduced, acc,
-      [skip_nan](const T& v, std::int64_t) { return skip_nan && is_nan(v) ? A(0) : to_acc<A>(v); },
-      [](const A& a, const A& b) { return a + b; });
+  const auto add = [](const A& a, const A& b) { return a + b; };
+  if (skip_nan)
+    source.template fold<A, T>(
+        reduced, acc, [](const T& v, std::int64_t) { return is_nan(v) ? A(0) : to_acc<A>(v); }, add);
+  else
+    source.template fold<A, T>(reduced, acc, [](const T& v, std::int64_t) { return to_acc<A>(v); }, add);
 }
 
 template <class A, class T, class Source>
