@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,23 @@ std::vector<std::string> entries(const std::string& folder) {
   for (const auto& e : fs::directory_iterator(folder)) out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The name of the one part file of stem `stem` in `local`, required to read
+// <stem>.<8 hex digits>.part0.h5.
+std::string part_name(const std::string& local, const std::string& stem) {
+  const std::regex pattern(stem + R"(\.[0-9a-f]{8}\.part0\.h5)");
+  std::vector<std::string> found;
+  for (const std::string& name : entries(local))
+    if (name.starts_with(stem + ".")) found.push_back(name);
+  REQUIRE(found.size() == 1);
+  CHECK(std::regex_match(found[0], pattern));
+  return found[0];
 }
 
 // Requires h5py to read datasets /a (virtual), /g/n, /g/total and /empty of
@@ -103,8 +121,9 @@ TEST_CASE("a partitioned write is one part in the local folder and a virtual fil
       const std::string path = scratch.out + "/run.h5";
       wio::to_hdf5(path, {{"/a", a, {{"units", "m"}}}, {"/g/n", n}, {"/g/total", total}, {"/empty", empty}},
                    {.gzip_level = 2, .attributes = {{"run", std::int64_t{42}}}, .partitioned = partition}, scheduler);
-      const std::string part = (fs::path(scratch.local) / "run.part0.h5").string();
-      CHECK(entries(scratch.local) == std::vector<std::string>{"run.part0.h5"});
+      const std::string name = part_name(scratch.local, "run");
+      const std::string part = (fs::path(scratch.local) / name).string();
+      CHECK(entries(scratch.local) == std::vector<std::string>{name});
       CHECK(entries(scratch.out) == std::vector<std::string>{"run.h5"});
       check_virtual_file(path, {want_a, want_n, want_total}, {part});
       // The part holds the datasets at full shape, chunked like the arrays.
@@ -120,17 +139,17 @@ TEST_CASE("a partitioned write is one part in the local folder and a virtual fil
       // file gone, it still reads whole.
       const std::string staged = scratch / "staged";
       wio::stage_out(path, staged, {}, scheduler);
-      CHECK(entries(staged) == std::vector<std::string>{"run.h5", "run.part0.h5"});
-      check_virtual_file(staged + "/run.h5", {want_a, want_n, want_total}, {"run.part0.h5"});
+      CHECK(entries(staged) == sorted({"run.h5", name}));
+      check_virtual_file(staged + "/run.h5", {want_a, want_n, want_total}, {name});
       const std::string moved = scratch / "moved";
       fs::rename(staged, moved);
       fs::remove(part);
       fs::remove(path);
-      check_virtual_file(moved + "/run.h5", {want_a, want_n, want_total}, {"run.part0.h5"});
+      check_virtual_file(moved + "/run.h5", {want_a, want_n, want_total}, {name});
       CHECK(wio::from_hdf5(moved + "/run.h5", "/g/n").compute(scheduler).equals(want_n));
       // A staged folder stages out again (the parts lie beside its virtual file).
       wio::stage_out(moved + "/run.h5", scratch / "again", {}, scheduler);
-      check_virtual_file(scratch / "again/run.h5", {want_a, want_n, want_total}, {"run.part0.h5"});
+      check_virtual_file(scratch / "again/run.h5", {want_a, want_n, want_total}, {name});
     }
 }
 
@@ -140,25 +159,26 @@ TEST_CASE("stage_out errors: a missing part, a file that is not partitioned, the
   const wa::Array x = wa::arange(wa::Scalar(0.0), wa::Scalar(48.0), wa::Scalar(1.0), wa::DType::float64, 8).reshape({6, 8});
   const std::string path = scratch.out + "/x.h5";
   wio::to_hdf5(path, "x", x, {.partitioned = wio::Partition::worker});
-  const std::string part = (fs::path(scratch.local) / "x.part0.h5").string();
+  const std::string name = part_name(scratch.local, "x");
+  const std::string part = (fs::path(scratch.local) / name).string();
 
   // Files of the same names in the destination need overwrite, checked
   // before anything is copied.
   const std::string staged = scratch / "staged";
   fs::create_directory(staged);
-  std::ofstream(staged + "/x.part0.h5") << "precious";
-  fails([&] { wio::stage_out(path, staged); }, "io.target-exists", "x.part0.h5' exists");
-  CHECK(entries(staged) == std::vector<std::string>{"x.part0.h5"});
-  CHECK(text_of(staged + "/x.part0.h5") == "precious");
+  std::ofstream(staged + "/" + name) << "precious";
+  fails([&] { wio::stage_out(path, staged); }, "io.target-exists", name + "' exists");
+  CHECK(entries(staged) == std::vector<std::string>{name});
+  CHECK(text_of(staged + "/" + name) == "precious");
   wio::stage_out(path, staged, {.overwrite = true});
-  CHECK(entries(staged) == std::vector<std::string>{"x.h5", "x.part0.h5"});
+  CHECK(entries(staged) == sorted({"x.h5", name}));
   CHECK(wio::from_hdf5(staged + "/x.h5", "x").compute().equals(x.compute()));
   fails([&] { wio::stage_out(path, staged); }, "io.target-exists", "x.h5' exists");
   fails([&] { wio::stage_out(path, scratch / "no/such/folder"); }, "io.cannot-write", "does not exist");
 
   // A part that is gone: the error names it and its host; nothing is staged.
   fs::rename(part, part + ".away");
-  fails([&] { wio::stage_out(path, scratch / "incomplete"); }, "io.missing-part", "x.part0.h5' (written on ");
+  fails([&] { wio::stage_out(path, scratch / "incomplete"); }, "io.missing-part", part + "' (written on ");
   CHECK(entries(scratch / "incomplete").empty());
   fs::rename(part + ".away", part);
 
@@ -173,8 +193,9 @@ TEST_CASE("a partitioned write's overwrite covers its parts, and a failed one le
   LocalScratch scratch;
   const wa::Array x = wa::ones({8, 8}, wa::DType::float64, 2);
   const std::string path = scratch.out + "/x.h5";
-  const std::string part = (fs::path(scratch.local) / "x.part0.h5").string();
   wio::to_hdf5(path, "x", x, {.partitioned = wio::Partition::node});
+  const std::string name = part_name(scratch.local, "x");
+  const std::string part = (fs::path(scratch.local) / name).string();
   fails([&] { wio::to_hdf5(path, "x", x, {.partitioned = wio::Partition::node}); }, "io.target-exists",
         "x.h5' exists");
   // The virtual file gone, a part of the earlier write still needs overwrite.
@@ -185,7 +206,7 @@ TEST_CASE("a partitioned write's overwrite covers its parts, and a failed one le
   const wa::Array y = x * 3.0;
   wio::to_hdf5(path, "x", y, {.overwrite = true, .partitioned = wio::Partition::node});
   CHECK(wio::from_hdf5(path, "x").compute().equals(y.compute()));
-  CHECK(entries(scratch.local) == std::vector<std::string>{"x.part0.h5"});
+  CHECK(entries(scratch.local) == std::vector<std::string>{name});
 
   // A task error: no new part, no virtual file, the old ones untouched.
   const wa::Array bad = wa::from_block_function(&weft::test::failing_antidiagonal<3>, {8, 8}, wa::DType::float64, 2);
@@ -197,13 +218,48 @@ TEST_CASE("a partitioned write's overwrite covers its parts, and a failed one le
                                  scheduler),
                     weft::TaskError);
   }
-  CHECK(entries(scratch.local) == std::vector<std::string>{"x.part0.h5"});
+  CHECK(entries(scratch.local) == std::vector<std::string>{name});
   CHECK(entries(scratch.out) == std::vector<std::string>{"x.h5"});
   CHECK(wio::from_hdf5(path, "x").compute().equals(y.compute()));
 
   // A local folder that does not exist: the error names the part.
   weft::config::set missing{{"distributed.worker.local-directory", scratch / "gone"}};
   fails([&] { wio::to_hdf5(scratch.out + "/lost.h5", "x", x, {.partitioned = wio::Partition::worker}); },
-        "io.cannot-write", "lost.part0.h5");
+        "io.cannot-write", "gone/lost.");
   CHECK(entries(scratch.out) == std::vector<std::string>{"x.h5"});
+}
+
+TEST_CASE("partitioned writes of two targets with one stem keep their own parts", "[io-partitioned]") {
+  LocalScratch scratch;
+  fs::create_directory(scratch.out + "/a");
+  fs::create_directory(scratch.out + "/b");
+  const std::string a = scratch.out + "/a/run.h5", b = scratch.out + "/b/run.h5";
+  const wa::Array x = wa::arange(wa::Scalar(0.0), wa::Scalar(48.0), wa::Scalar(1.0), wa::DType::float64, 8).reshape({6, 8});
+  const wa::Array y = x * 2.0, z = x * 3.0;
+  wio::to_hdf5(a, "x", x, {.partitioned = wio::Partition::node});
+  const std::string part_a = part_name(scratch.local, "run");
+  // With one part name per stem, this write found a's part and refused it
+  // (under overwrite: replaced it under a's virtual file).
+  wio::to_hdf5(b, "x", y, {.partitioned = wio::Partition::node});
+  const std::vector<std::string> both = entries(scratch.local);
+  REQUIRE(both.size() == 2);
+  const std::string part_b = both[0] == part_a ? both[1] : both[0];
+  CHECK(std::regex_match(part_b, std::regex(R"(run\.[0-9a-f]{8}\.part0\.h5)")));
+  CHECK(wio::from_hdf5(a, "x").compute().equals(x.compute()));
+  CHECK(wio::from_hdf5(b, "x").compute().equals(y.compute()));
+  const auto listed = numpy("import h5py\n"
+                            "out = [np.array(list(h5py.File(p, 'r').attrs['weft_part_files']) == [q])\n"
+                            "       for p, q in [('" + a + "', '" + scratch.local + "/" + part_a + "'), ('" + b + "', '" +
+                            scratch.local + "/" + part_b + "')]]");
+  CHECK(listed[0].item<bool>());
+  CHECK(listed[1].item<bool>());
+  // Rewriting a replaces a's own part and leaves b's.
+  wio::to_hdf5(a, "x", z, {.overwrite = true, .partitioned = wio::Partition::worker});
+  CHECK(entries(scratch.local) == both);
+  CHECK(wio::from_hdf5(a, "x").compute().equals(z.compute()));
+  CHECK(wio::from_hdf5(b, "x").compute().equals(y.compute()));
+  // Each stages out with its own part.
+  wio::stage_out(b, scratch / "staged");
+  CHECK(entries(scratch / "staged") == sorted({"run.h5", part_b}));
+  CHECK(wio::from_hdf5(scratch / "staged/run.h5", "x").compute().equals(y.compute()));
 }

@@ -285,6 +285,7 @@ class ClientImpl {
     bool stop_requested = false;       // the client's stop waits for the end
   };
   std::optional<Drain> drain_;
+  bool signal_told_ = false;           // the workers got kStopSignalTag
   std::uint64_t tasks_done_ = 0;       // done answers so far, for the drain's line
   std::int32_t stop_status_ = 0;       // what stop carried (shutdown returns it)
   std::unordered_map<dist::TaskId, dist::WorkerId> gathering_;  // gathers sent, not yet answered

@@ -91,6 +91,12 @@ enum class Op : std::uint8_t {
 
 /// MPI tags: every batch travels on one tag.
 inline constexpr int kBatchTag = 1;
+/// Rank 0's notice to every worker that it got a stop signal (an empty
+/// message, sent once, before the drain): a tag of its own so that a worker
+/// whose comm thread is inside a collective step, and reads no batch,
+/// probes for it before the step's write is renamed into place
+/// (rank0_stopped, runtime_signals.hpp).
+inline constexpr int kStopSignalTag = 2;
 
 class BatchWriter {
  public:

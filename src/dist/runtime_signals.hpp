@@ -16,6 +16,10 @@ void install_stop_signals();
 int stop_signal() noexcept;
 /// "SIGTERM" for SIGTERM, for messages.
 std::string signal_name(int sig);
+/// On a worker: rank 0 got a stop signal (its notice, kStopSignalTag, was
+/// read by the comm loop, or, inside a collective step on the comm thread,
+/// has arrived unread). False elsewhere.
+bool rank0_stopped() noexcept;
 
 /// The exit status of a job drained because a worker's --lifetime passed
 /// (as timeout(1) exits when its time is up).

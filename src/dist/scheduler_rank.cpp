@@ -95,7 +95,14 @@ void ClientImpl::start_drain(std::int32_t status, std::string reason) {
 }
 
 void ClientImpl::drain_on_signal() {
-  if (const int sig = dist::stop_signal(); sig != 0) start_drain(128 + sig, dist::signal_name(sig));
+  const int sig = dist::stop_signal();
+  if (sig == 0 || signal_told_) return;
+  signal_told_ = true;
+  // Apart from the drain's batch, which a worker inside a collective write
+  // step reads only after the step: the step discards its output on it.
+  for (WorkerId w = 0; w < static_cast<WorkerId>(nworkers_); ++w)
+    if (!stopping_ && !state_->removed(w)) transport_->send(static_cast<int>(w) + 1, dist::kStopSignalTag, {});
+  start_drain(128 + sig, dist::signal_name(sig));
 }
 
 void ClientImpl::progress_drain() {

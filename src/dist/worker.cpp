@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -30,6 +31,24 @@ std::span<const int> running_owners() noexcept { return current_owners; }
 }  // namespace detail
 
 namespace dist {
+
+namespace {
+
+std::atomic<bool> rank0_signal_read{false};  // the comm loop read kStopSignalTag
+// The transport's communicator while this thread (the comm thread) runs a
+// collective step, else MPI_COMM_NULL: where rank0_stopped probes.
+thread_local MPI_Comm collective_transport_comm = MPI_COMM_NULL;
+
+}  // namespace
+
+bool rank0_stopped() noexcept {
+  if (rank0_signal_read) return true;
+  if (collective_transport_comm == MPI_COMM_NULL) return false;
+  // Probed, not received: the comm loop reads it after the step.
+  int arrived = 0;
+  MPI_Iprobe(0, kStopSignalTag, collective_transport_comm, &arrived, MPI_STATUS_IGNORE);
+  return arrived != 0;
+}
 
 namespace {
 
@@ -208,6 +227,10 @@ int Worker::serve() {
 }
 
 void Worker::handle(InMessage& m) {
+  if (m.tag == kStopSignalTag) {
+    rank0_signal_read = true;
+    return;
+  }
   BatchReader in(m.body, m.buffers, m.source);
   while (!in.at_end()) {
     switch (in.op()) {
@@ -530,6 +553,7 @@ void Worker::run_collective(TaskId task) {
   CollectiveContext ctx{workers_, rank, size};
   detail::current_collective = &ctx;
   detail::current_owners = owners;
+  collective_transport_comm = transport_.comm();
   try {
     part = flatten(program->run(read_inputs(inputs, held)));
   } catch (...) {
@@ -537,6 +561,7 @@ void Worker::run_collective(TaskId task) {
   }
   detail::current_collective = nullptr;
   detail::current_owners = {};
+  collective_transport_comm = MPI_COMM_NULL;
   held.clear();
 
   // Every rank learns whether any failed (the lowest failing rank's error wins),

@@ -22,6 +22,7 @@
 #include "staging.hpp"
 #include "weft/collective.hpp"
 #include "weft/error.hpp"
+#include "weft/tokenize.hpp"
 
 namespace weft::io::detail {
 
@@ -156,14 +157,16 @@ std::string host_name() {
   return host;
 }
 
-// Every group's part file: <its leader's local directory>/<stem>.part<G>.h5.
+// Every group's part file: <its leader's local directory>/<stem>.<id>.part<G>.h5,
+// where <id> (8 hex digits of the hash of the target's absolute path) keeps
+// apart the parts of targets with one stem in different folders, while a
+// rewrite of the same target meets its own parts.
 std::vector<std::string> part_files(const CollectiveContext& ctx, const PartGroups& groups, const std::string& target) {
   const std::vector<std::string> folders = allgather_text(ctx, fs::absolute(dist::local_directory()).string());
-  const std::string stem = fs::path(target).stem().string();
+  const std::string prefix = fs::path(target).stem().string() + "." + tokenize(target).hex().substr(0, 8) + ".part";
   std::vector<std::string> parts;
   for (int g = 0; g < groups.count(); ++g)
-    parts.push_back((fs::path(folders[static_cast<std::size_t>(groups.leader(g))]) /
-                     (stem + ".part" + std::to_string(g) + ".h5"))
+    parts.push_back((fs::path(folders[static_cast<std::size_t>(groups.leader(g))]) / (prefix + std::to_string(g) + ".h5"))
                         .lexically_normal()
                         .string());
   return parts;

@@ -169,13 +169,16 @@ void check_synced(const StagedFile& stage, int err, std::string_view what) {
   if (err != 0) weft::detail::throw_cannot_write(what, stage.target(), err);
 }
 
-// RuntimeError "terminated" once this process got a stop signal: a write
-// the job is draining during must not replace its target (the ranks agree
-// on it before the rename, so one signalled rank discards the output of all).
+// RuntimeError "terminated" once this process, or rank 0 (which tells the
+// workers at once), got a stop signal: a write the job is draining during
+// must not replace its target (the ranks agree on it before the rename, so
+// one signalled rank discards the output of all).
 void check_not_stopped(const fs::path& target, std::string_view what) {
-  if (const int sig = dist::stop_signal(); sig != 0)
-    throw RuntimeError("terminated", std::string(what) + " '" + target.string() + "': " + dist::signal_name(sig) +
-                                         " arrived during the write; the output is discarded");
+  const int sig = dist::stop_signal();
+  if (sig == 0 && !dist::rank0_stopped()) return;
+  throw RuntimeError("terminated", std::string(what) + " '" + target.string() + "': " +
+                                       (sig != 0 ? dist::signal_name(sig) : "a stop signal to rank 0") +
+                                       " arrived during the write; the output is discarded");
 }
 
 }  // namespace

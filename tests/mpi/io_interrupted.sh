@@ -12,6 +12,10 @@
 #       discarded: the existing target byte-identical and no temporary file
 #       left (or, when the write had been renamed before the signal came,
 #       the new target whole: checked with NumPy/h5py/netCDF4);
+#     SIGTERM to rank 0 alone while the write runs (the workers held
+#       with SIGSTOP until rank 0 has acted on it): rank 0 tells the
+#       workers, which discard the output: the existing target
+#       byte-identical, no temporary file left;
 #     SIGKILL to one worker while the write runs: mpirun ends the job; the
 #       existing target is byte-identical, or whole when the write ended
 #       first (a temporary file may be left: a killed process cleans up
@@ -42,34 +46,22 @@ else
   echo "io_interrupted.sh: no full-disk case: cannot mount a tmpfs (needs root)"
 fi
 
-# 3. Signals. A job runs in the background under timeout; the scheduler file
-# gives the ranks' pids.
-start_job() {  # start_job FORMAT PHASE
-  rm -f "$sf"
-  timeout -k 10 "$TEST_MPI_TIMEOUT" mpirun --oversubscribe --bind-to none -n 3 \
-    "$prog" --scheduler-file "$sf" job "$1" "$2" "$dir" >"$log" 2>&1 &
-  job=$!
-}
-wait_until() {  # wait_until WHAT COMMAND...: polls COMMAND for 60 s
-  what=$1
-  shift
-  for _ in $(seq 1 1200); do "$@" && return 0; sleep 0.05; done
-  fail "waited 60 s for $what"
-}
+# 3. Signals. A job runs in the background (mpirun.sh's weft_start_job); the
+# scheduler file gives the ranks' pids.
+start_job() { weft_start_job "$TEST_MPI_TIMEOUT" job "$1" "$2" "$dir"; }  # start_job FORMAT PHASE
 temporary_present() { ls "$dir" | grep -q '\.weft-tmp-'; }
-worker_pid() {  # worker_pid RANK
-  wait_until "the scheduler file" test -s "$sf"
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
-print([w['pid'] for w in d['workers'].values() if w['rank'] == int(sys.argv[2])][0])" "$sf" "$1"
-}
-end_job() {  # end_job STATUS: the job ends with STATUS and leaves no rank
-  wait $job
-  status=$?
-  test $status -eq "$1" || fail "exit status $status, expected $1"
-  if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
-    pkill -KILL -f "$prog --scheduler-file $sf"
-    fail "ranks outlived the job"
-  fi
+# stop_workers_when_writing: SIGSTOP to the job's workers as soon as a
+# temporary name appears in $dir (looked for every 5 ms from the job's start,
+# so the write has far to go); prints their pids.
+stop_workers_when_writing() {
+  python3 -c "import json, os, signal, sys, time
+sf, d, end = sys.argv[1], sys.argv[2], time.time() + 60
+while not any('.weft-tmp-' in n for n in os.listdir(d)):
+    if time.time() > end: sys.exit('waited 60 s for a temporary file')
+    time.sleep(0.005)
+pids = [w['pid'] for w in json.load(open(sf))['workers'].values()]
+for p in pids: os.kill(p, signal.SIGSTOP)
+print(*pids)" "$sf" "$dir"
 }
 # snapshot: every file under $dir with its SHA-256, temporary names left out.
 snapshot() {
@@ -109,20 +101,20 @@ for format in hdf5 netcdf npy raw; do
   before=$(snapshot)
 
   start_job $format blocks
-  pid=$(worker_pid 2)
-  wait_until "a block computing" grep -q 'io-interrupted-test: computing a block' "$log"
+  pid=$(weft_pid_of 2)
+  weft_wait_until "a block computing" grep -q 'io-interrupted-test: computing a block' "$log"
   kill -TERM "$pid"
-  end_job 143
+  weft_end_job 143
   grep -q 'weft: draining: .*SIGTERM on worker rank 2' "$log" || fail "$format: the job should drain"
   ! grep -q 'io-interrupted-test: written' "$log" || fail "$format: the write should not have run"
   test "$(ls "$dir")" = "$(ls "$dir" | grep -v '\.weft-tmp-')" || fail "$format: a temporary file is left"
   test "$(snapshot)" = "$before" || fail "$format: SIGTERM before the write changed the target"
 
   start_job $format write
-  pid=$(worker_pid 2)
-  wait_until "a temporary file" temporary_present
+  pid=$(weft_pid_of 2)
+  weft_wait_until "a temporary file" temporary_present
   kill -TERM "$pid"
-  end_job 143
+  weft_end_job 143
   grep -q 'weft: draining: .*SIGTERM on worker rank 2' "$log" || fail "$format: the job should drain"
   ! temporary_present || fail "$format: a temporary file is left after SIGTERM during the write"
   if test "$(snapshot)" = "$before"; then
@@ -132,15 +124,32 @@ for format in hdf5 netcdf npy raw; do
     echo "io_interrupted.sh: $format: the write was renamed before SIGTERM came"
   fi
 
+  # SIGTERM to rank 0 only during the write (the workers get no signal): rank
+  # 0 tells the workers at once, and the write step they are inside
+  # discards its output. The workers are stopped (SIGSTOP) while rank 0 gets
+  # the signal and fails the client's wait, so that the write is still
+  # running when they go on, however fast this disk is.
+  before=$(snapshot)
+  start_job $format write
+  workers=$(stop_workers_when_writing) || fail "$format: no write to stop"
+  kill -TERM "$(weft_pid_of 0)"
+  weft_wait_until "the client's terminated error" grep -q 'weft.runtime.terminated' "$log"
+  kill -CONT $workers
+  weft_end_job 143
+  grep -qx 'weft: draining: .*, SIGTERM' "$log" || fail "$format: rank 0 should drain the job on its SIGTERM"
+  ! temporary_present || fail "$format: a temporary file is left after SIGTERM to rank 0 during the write"
+  test "$(snapshot)" = "$before" || fail "$format: SIGTERM to rank 0 during the write did not discard the output"
+
   # A write that ended just before the kill leaves the new target whole.
   before=$(snapshot)
   start_job $format write
-  pid=$(worker_pid 2)
-  wait_until "a temporary file" temporary_present
+  pid=$(weft_pid_of 2)
+  weft_wait_until "a temporary file" temporary_present
   kill -KILL "$pid"
   wait $job
   status=$?
   test $status -ne 0 && test $status -ne 124 || fail "$format: SIGKILL ended the job with status $status"
+  weft_no_rank_left
   if test "$(snapshot)" = "$before"; then
     echo "io_interrupted.sh: $format: SIGKILL during the write left the target as it was" \
       "($(ls "$dir" | grep -c '\.weft-tmp-') temporary file(s) left)"

@@ -18,7 +18,7 @@ done
 TEST_PARTITIONED_DIR="$dir/out" weft_mpirun 4 "$test_program" "[.keep-output]" --local-directory "$dir/local"
 weft_mpirun 2 "$weft" stage-out "$dir/out/x.h5" "$dir/staged"
 "$weft" stage-out "$dir/out/x.h5" "$dir/alone"
-rm -r "$dir/local"/x.part*.h5
+rm -r "$dir/local"/x.*.part*.h5
 mv "$dir/staged" "$dir/moved"
 for folder in "$dir/moved" "$dir/alone"; do
   "$python" - "$folder/x.h5" <<'PY'
@@ -36,7 +36,7 @@ status=0
 weft_mpirun 2 "$weft" stage-out "$dir/out/x.h5" "$dir/incomplete" 2>"$dir/err" || status=$?
 cat "$dir/err"
 test $status -ne 0
-grep -q '^weft: \[weft.io.missing-part\].*x.part0.h5' "$dir/err"
+grep -Eq '^weft: \[weft.io.missing-part\].*/x\.[0-9a-f]{8}\.part0\.h5' "$dir/err"
 status=0
 "$weft" stage-out "$dir/out/x.h5" "$dir/moved" 2>"$dir/err" || status=$?
 test $status -eq 2

@@ -15,6 +15,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -43,10 +44,12 @@ using weft::test::slow_positional_block;
 // The workers' --local-directory (the script passes one).
 std::string local_directory() { return weft::config::get<std::string>("distributed.worker.local-directory"); }
 
+// The part files of targets named <stem>.h5 in `folder`: <stem>.<id>.part<G>.h5.
 std::vector<std::string> parts_in(const std::string& folder, const std::string& stem) {
+  const std::regex part(stem + R"(\.[0-9a-f]{8}\.part[0-9]+\.h5)");
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(folder))
-    if (e.path().filename().string().starts_with(stem + ".part")) out.push_back(e.path().string());
+    if (std::regex_match(e.path().filename().string(), part)) out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -26,38 +26,11 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d['worke
   fail "scheduler file $sf"
 rm -f "$sf"
 
-# --- helpers for the jobs below, which run in the background ---------------
+# --- the jobs below run in the background (mpirun.sh's weft_start_job) -----
 # start_job ARGS...: shutdown-test ARGS on 3 ranks under timeout (60 s: a
-# hung drain fails with 124 - the lifetime case tells them apart by time);
-# job is timeout's pid, the scheduler file gives the ranks' pids.
-start_job() {
-  rm -f "$sf"
-  started=$(date +%s)
-  timeout -k 10 60 mpirun --oversubscribe --bind-to none -n 3 "$prog" --scheduler-file "$sf" "$@" >"$log" 2>&1 &
-  job=$!
-}
-wait_for() {  # wait_for TEXT: until the log has it
-  for _ in $(seq 1 300); do grep -q "$1" "$log" && return 0; sleep 0.1; done
-  fail "no '$1' in the log"
-}
-pid_of() {  # pid_of RANK, from the scheduler file
-  wait_for_file
-  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); r=int(sys.argv[2])
-print(d['pid'] if r == 0 else [w['pid'] for w in d['workers'].values() if w['rank'] == r][0])" "$sf" "$1"
-}
-wait_for_file() { for _ in $(seq 1 300); do test -s "$sf" && return 0; sleep 0.1; done; fail "no scheduler file"; }
-# end_job STATUS: the job ends with STATUS within the timeout, and no rank is left.
-end_job() {
-  wait $job
-  status=$?
-  elapsed=$(($(date +%s) - started))
-  test $status -eq "$1" || fail "exit status $status, expected $1 (after $elapsed s)"
-  sleep 1
-  if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
-    pkill -KILL -f "$prog --scheduler-file $sf"
-    fail "ranks outlived the job"
-  fi
-}
+# hung drain fails with 124 - the lifetime case tells them apart by time).
+start_job() { weft_start_job 60 "$@"; }
+wait_for() { weft_wait_until "'$1' in the log" grep -q "$1" "$log"; }  # wait_for TEXT
 # drain_line TEXT: the final state line was written once, and it is TEXT.
 drain_line() {
   test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
@@ -73,8 +46,8 @@ ranks_exit() {
 # dependents never start, the client's wait throws, every rank exits 143.
 start_job drain 3
 wait_for 'shutdown-test: task running on rank 1'
-kill -TERM "$(pid_of 0)" "$(pid_of 1)" "$(pid_of 2)"
-end_job 143
+kill -TERM "$(weft_pid_of 0)" "$(weft_pid_of 1)" "$(weft_pid_of 2)"
+weft_end_job 143
 # Every rank got the signal: a worker's request may reach rank 0 before rank 0
 # sees its own (seen in CI), so the reason may name that worker.
 test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
@@ -86,8 +59,8 @@ ranks_exit 3 143
 # SIGTERM to one worker alone: it asks rank 0, which drains the job.
 start_job drain 3
 wait_for 'shutdown-test: task running on rank 1'
-kill -TERM "$(pid_of 2)"
-end_job 143
+kill -TERM "$(weft_pid_of 2)"
+weft_end_job 143
 drain_line "1 tasks done, 2 not started, SIGTERM on worker rank 2"
 ranks_exit 3 143
 
@@ -96,7 +69,7 @@ ranks_exit 3 143
 start_job drain 3
 wait_for 'shutdown-test: task running on rank 1'
 kill -USR1 "$(pgrep -P $job)"
-end_job 138
+weft_end_job 138
 # mpirun signals the ranks one by one: a worker may ask before rank 0 sees its own.
 test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
 grep -Eqx 'weft: draining: 1 tasks done, 2 not started, SIGUSR1( on worker rank [12])?' "$log" ||
@@ -109,8 +82,8 @@ export WEFT_DISTRIBUTED__WORKER__LIFETIME_GRACE=1s
 start_job drain 50
 unset WEFT_DISTRIBUTED__WORKER__LIFETIME_GRACE
 wait_for 'shutdown-test: task running on rank 1'
-kill -TERM "$(pid_of 0)" "$(pid_of 1)" "$(pid_of 2)"
-end_job 143
+kill -TERM "$(weft_pid_of 0)" "$(weft_pid_of 1)" "$(weft_pid_of 2)"
+weft_end_job 143
 test $elapsed -lt 40 || fail "the abandoned task held the job for $elapsed s"
 drain_line "0 tasks done, 2 not started, 1 abandoned after distributed.worker.lifetime-grace, SIGTERM"
 grep -q 'weft: worker rank 1 (.*): 1 tasks still running after distributed.worker.lifetime-grace; exiting without them' "$log" ||
@@ -120,7 +93,7 @@ ranks_exit 2 143  # worker rank 1 leaves with _Exit
 # --lifetime 2s during twenty 1 s tasks: the first worker whose lifetime
 # passes drains the job, which ends with status 124 well before timeout's 60 s.
 start_job --lifetime 2s lifetime
-end_job 124
+weft_end_job 124
 test $elapsed -lt 40 || fail "the lifetime drain took $elapsed s (timeout's 124?)"
 test "$(grep -c '^weft: draining:' "$log")" -eq 1 || fail "one drain line expected"
 grep -Eqx 'weft: draining: [0-9]+ tasks done, [0-9]+ not started, worker rank [12] reached its lifetime \(2s\)' "$log" ||
@@ -141,10 +114,6 @@ wait $job
 status=$?
 test $status -ne 0 || fail "SIGTERM to mpirun should end the job with a non-zero status"
 test $status -ne 124 || fail "the job hung after SIGTERM to mpirun"
-sleep 1
-if pgrep -f "$prog --scheduler-file $sf" >/dev/null; then
-  pkill -KILL -f "$prog --scheduler-file $sf"
-  fail "ranks outlived the job"
-fi
+weft_no_rank_left
 rm -f "$log" "$sf"
 exit 0

@@ -25,10 +25,12 @@
 // Partitioned output for node-local scratch: with {.partitioned =
 // Partition::node} every node's workers (Partition::worker: every worker
 // alone) write the blocks they hold into one part file of their own,
-// `<local-directory>/<stem>.part<G>.h5` (stem: path's file name without its
-// extension; G: 0, 1, ... in the order of each group's lowest worker rank;
-// local-directory: that worker's --local-directory, on the local schedulers
-// distributed.worker.local-directory or its default, one part), and `path`
+// `<local-directory>/<stem>.<id>.part<G>.h5` (stem: path's file name without
+// its extension; id: 8 hex digits of a hash of path's absolute form, so the
+// parts of /a/run.h5 and /b/run.h5 differ and a rewrite of one path meets
+// its own parts; G: 0, 1, ... in the order of each group's lowest worker
+// rank; local-directory: that worker's --local-directory, on the local
+// schedulers distributed.worker.local-directory or its default, one part), and `path`
 // becomes a small file of HDF5 virtual datasets mapping every block to its
 // part by the parts' absolute paths: h5py and h5dump read it on that node as
 // one dataset per array. Parts and virtual file are written under temporary
