@@ -214,16 +214,24 @@ std::atomic<ArsIsa>& chosen_isa() {
 
 const ArsKernels& active() { return kernels_of(chosen_isa().load(std::memory_order_relaxed)); }
 
+// What the bulk kernels take for one stream of a block, with the kernels of
+// the path in use.
+struct BlockStream {
+  BlockStream(std::uint64_t key, std::uint64_t block, std::uint32_t stream)
+      : keys(round_keys(key)), run(active()), high(counter_high(block, stream)) {}
+  RoundKeys keys;
+  const ArsKernels& run;
+  std::uint64_t high;
+};
+
 // Calls fill(words, first_element, count) for a block's n elements, batch by
 // batch: words[j] is element first_element + j's; count <= 2 * kArsGroups.
 template <class Fill>
 void for_each_batch(std::uint64_t key, std::uint64_t block, std::int64_t n, Fill&& fill) {
-  const RoundKeys keys = round_keys(key);
-  const ArsKernels& run = active();
-  const std::uint64_t high = counter_high(block, 0);
+  const BlockStream s(key, block, 0);
   alignas(64) std::uint64_t words[2 * kArsGroups];
   for (std::int64_t first = 0; first < n; first += 2 * kArsGroups) {
-    run.words(keys, high, static_cast<std::uint64_t>(first / 2), 1, words);
+    s.run.words(s.keys, s.high, static_cast<std::uint64_t>(first / 2), 1, words);
     fill(words, first, std::min<std::int64_t>(2 * kArsGroups, n - first));
   }
 }
@@ -257,10 +265,10 @@ void bounded_integers(std::uint64_t key, std::uint64_t block, std::uint64_t rang
 // the words of block 0's stream 0 in order.
 class SequentialStream {
  public:
-  explicit SequentialStream(std::uint64_t key) : keys_(round_keys(key)), high_(counter_high(0, 0)) {}
+  explicit SequentialStream(std::uint64_t key) : stream_(key, 0, 0) {}
   std::uint64_t next64() {
     if (used_ == 2 * kArsGroups) {
-      active().words(keys_, high_, group_, 1, words_);
+      stream_.run.words(stream_.keys, stream_.high, group_, 1, words_);
       group_ += kArsGroups;
       used_ = 0;
     }
@@ -275,8 +283,7 @@ class SequentialStream {
   }
 
  private:
-  RoundKeys keys_;
-  std::uint64_t high_;
+  BlockStream stream_;
   std::uint64_t group_ = 0;
   alignas(64) std::uint64_t words_[2 * kArsGroups]{};
   int used_ = 2 * kArsGroups;
@@ -285,14 +292,12 @@ class SequentialStream {
 // 2 * count doubles of groups first .. first + count - 1.
 void consecutive_pairs(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::int64_t count,
                        double* out) {
-  const RoundKeys keys = round_keys(key);
-  const ArsKernels& run = active();
-  const std::uint64_t high = counter_high(block, 0);
+  const BlockStream s(key, block, 0);
   const std::int64_t whole = count / kArsGroups;
-  run.consecutive(keys, high, first, whole, out);
+  s.run.consecutive(s.keys, s.high, first, whole, out);
   if (const std::int64_t rest = count - whole * kArsGroups; rest > 0) {
     double tail[2 * kArsGroups];
-    run.consecutive(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
+    s.run.consecutive(s.keys, s.high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
     std::memcpy(out + 2 * whole * kArsGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
   }
 }
@@ -351,14 +356,12 @@ void set_ars_isa(ArsIsa isa) {
 
 void ars_words(std::uint64_t key, std::uint64_t block, std::uint32_t stream, std::uint64_t first,
                std::uint64_t* words, std::int64_t n) {
-  const RoundKeys keys = round_keys(key);
-  const ArsKernels& run = active();
-  const std::uint64_t high = counter_high(block, stream);
+  const BlockStream s(key, block, stream);
   const std::int64_t whole = n / kArsGroups;
-  run.words(keys, high, first, whole, words);
+  s.run.words(s.keys, s.high, first, whole, words);
   if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
     std::uint64_t tail[2 * kArsGroups];
-    run.words(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
+    s.run.words(s.keys, s.high, first + static_cast<std::uint64_t>(whole * kArsGroups), 1, tail);
     std::copy_n(tail, 2 * rest, words + 2 * whole * kArsGroups);
   }
 }
@@ -382,30 +385,26 @@ void uniform_doubles(std::uint64_t key, std::uint64_t block, std::uint64_t first
 
 void uniform_pairs_at(std::uint64_t key, std::uint64_t block, const std::uint64_t* groups, double* pairs,
                       std::int64_t n) {
-  const RoundKeys keys = round_keys(key);
-  const ArsKernels& run = active();
-  const std::uint64_t high = counter_high(block, 0);
+  const BlockStream s(key, block, 0);
   const std::int64_t whole = n / kArsGroups;
-  run.gathered(keys, high, groups, whole, pairs);
+  s.run.gathered(s.keys, s.high, groups, whole, pairs);
   if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
     std::uint64_t tail_groups[kArsGroups] = {};
     double tail[2 * kArsGroups];
     std::copy_n(groups + whole * kArsGroups, rest, tail_groups);
-    run.gathered(keys, high, tail_groups, 1, tail);
+    s.run.gathered(s.keys, s.high, tail_groups, 1, tail);
     std::memcpy(pairs + 2 * whole * kArsGroups, tail, static_cast<std::size_t>(2 * rest) * sizeof(double));
   }
 }
 
 void uniform_halves_strided(std::uint64_t key, std::uint64_t block, std::uint64_t first, std::uint64_t step,
                             double* evens, double* odds, std::int64_t n) {
-  const RoundKeys keys = round_keys(key);
-  const ArsKernels& run = active();
-  const std::uint64_t high = counter_high(block, 0);
+  const BlockStream s(key, block, 0);
   const std::int64_t whole = n / kArsGroups;
-  run.strided_halves(keys, high, first, step, whole, evens, odds);
+  s.run.strided_halves(s.keys, s.high, first, step, whole, evens, odds);
   if (const std::int64_t rest = n - whole * kArsGroups; rest > 0) {
     double tail_evens[kArsGroups], tail_odds[kArsGroups];
-    run.strided_halves(keys, high, first + static_cast<std::uint64_t>(whole * kArsGroups) * step, step, 1,
+    s.run.strided_halves(s.keys, s.high, first + static_cast<std::uint64_t>(whole * kArsGroups) * step, step, 1,
                        tail_evens, tail_odds);
     std::copy_n(tail_evens, rest, evens + whole * kArsGroups);
     std::copy_n(tail_odds, rest, odds + whole * kArsGroups);
