@@ -19,6 +19,8 @@
 // CPU's part of a read); read_cpu_seconds / read_faults are the user + system
 // CPU time and minor page faults of the timed read (of this process: rank 0's
 // on several ranks). mbps are 1e6 bytes per second; ratio is mbps / dd_mbps.
+// WEFT_IO__DIRECT_READS=never (or always) in the environment compares the
+// reads through the page cache with the default, O_DIRECT for uncached data.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>

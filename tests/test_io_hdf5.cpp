@@ -19,6 +19,7 @@
 #include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
+#include "weft/config.hpp"
 #include "weft/error.hpp"
 #include "weft/io/hdf5.hpp"
 #include "weft/scheduler.hpp"
@@ -27,7 +28,9 @@ namespace fs = std::filesystem;
 namespace wa = weft::array;
 namespace wio = weft::io;
 using Catch::Matchers::Contains;
+using weft::test::cached_pages;
 using weft::test::check_close;
+using weft::test::drop_from_page_cache;
 using weft::test::numpy;
 using weft::test::Scratch;
 using weft::test::text_of;
@@ -151,7 +154,12 @@ TEST_CASE("from_hdf5 copies unfiltered data from the file into blocks that cross
       "with h5py.File('" + with_userblock + "', 'w', userblock_size=512) as f:\n"
       "    f.create_dataset('a', data=a, chunks=(4, 6, 3))\n"
       "out = [a, z, c, partial]\n");
-  for (const auto scheduler : kSchedulers) {
+  // Through the page cache and with O_DIRECT (io.direct-reads): chunk
+  // addresses and sizes that are not multiples of the device's sectors.
+  for (const auto scheduler : kSchedulers)
+  for (const char* direct_reads : {"auto", "always", "never"}) {
+    INFO(direct_reads);
+    weft::config::set scope{{"io.direct-reads", direct_reads}};
     // Edge chunks on every axis (23 = 5 x 4 + 3, ...), blocks straddling them.
     for (const wa::ChunkSpec& blocks : {wa::ChunkSpec{7, 9, 5}, wa::ChunkSpec{23, 17, 5}, wa::ChunkSpec{3, 4, 2}}) {
       CHECK(wio::from_hdf5(path, "a", blocks).compute(scheduler).equals(want[0]));
@@ -162,6 +170,62 @@ TEST_CASE("from_hdf5 copies unfiltered data from the file into blocks that cross
     CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{13}).compute(scheduler).equals(want[2]));
     // Chunks never written read as the dataset's fill value.
     CHECK(wio::from_hdf5(path, "partial", wa::ChunkSpec{7, 7}).compute(scheduler).equals(want[3]));
+  }
+}
+
+TEST_CASE("from_hdf5 reads large uncached blocks with O_DIRECT, on several threads at once", "[io-hdf5]") {
+  Scratch scratch;
+  const std::string path = scratch / "large.h5";
+  // 24 MB contiguous (one block of whole rows is one read, larger than the
+  // 16 MiB staging memory, ending at the file's unaligned end) and 6.7 MB
+  // chunked by 4 MB chunks (a block of several chunks, each one read).
+  const auto want = numpy(
+      "import h5py\n"
+      "rng = np.random.default_rng(3)\n"
+      "c = rng.random((3001, 1000))\n"
+      "k = rng.integers(-1000, 1000, size=(1100, 1523)).astype(np.int32)\n"
+      "with h5py.File('" + path + "', 'w') as f:\n"
+      "    f.create_dataset('k', data=k, chunks=(1000, 1000))\n"
+      "    f.create_dataset('c', data=c)\n"
+      "out = [c, k]\n");
+  const bool direct_io = weft::test::takes_direct_io(path);
+  const auto page = static_cast<std::ptrdiff_t>(::sysconf(_SC_PAGESIZE));
+  const auto file_pages = static_cast<std::ptrdiff_t>(fs::file_size(path)) / page;
+  for (const char* direct_reads : {"auto", "always"}) {
+    INFO(direct_reads);
+    weft::config::set scope{{"io.direct-reads", direct_reads}};
+    drop_from_page_cache(path);
+    // Blocks read at once on the threads scheduler, into kept block memory.
+    CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{3001, 1000}).compute(weft::scheduler::threads).equals(want[0]));
+    CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{700, 1000}).compute(weft::scheduler::threads).equals(want[0]));
+    CHECK(wio::from_hdf5(path, "k", wa::ChunkSpec{1100, 1523}).compute(weft::scheduler::threads).equals(want[1]));
+    CHECK(wio::from_hdf5(path, "k", wa::ChunkSpec{550, 700}).compute(weft::scheduler::threads).equals(want[1]));
+    // O_DIRECT reads leave the data out of the page cache (only HDF5's
+    // metadata reads go through it); where the file system refuses O_DIRECT,
+    // every read was buffered.
+    if (direct_io && std::string(direct_reads) == "always") CHECK(cached_pages(path) < file_pages / 10);
+  }
+  // Buffered reads fill the page cache, and auto then copies from it.
+  {
+    weft::config::set scope{{"io.direct-reads", "never"}};
+    drop_from_page_cache(path);
+    CHECK(wio::from_hdf5(path, "c").compute(weft::scheduler::threads).equals(want[0]));
+    CHECK(cached_pages(path) >= static_cast<std::ptrdiff_t>(3001 * 1000 * 8 / page));
+  }
+  CHECK(wio::from_hdf5(path, "c").compute(weft::scheduler::threads).equals(want[0]));
+}
+
+TEST_CASE("io.direct-reads takes auto, always or never", "[io-hdf5]") {
+  Scratch scratch;
+  const std::string path = scratch / "small.h5";
+  wio::to_hdf5(path, "/x", wa::arange(wa::Scalar(0.0), wa::Scalar(10.0), wa::Scalar(1.0), std::nullopt, 5));
+  weft::config::set scope{{"io.direct-reads", "sometimes"}};
+  try {
+    wio::from_hdf5(path, "/x").compute();
+    FAIL("no error for io.direct-reads: sometimes");
+  } catch (const weft::TaskError& e) {  // the read task's ConfigError
+    CHECK_THAT(e.what(), Contains("[weft.config.bad-value] bad value for 'io.direct-reads': 'sometimes' "
+                                  "(use auto, always or never)"));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "io/block_functions.hpp"
 #include "io/scratch.hpp"
 #include "weft/array.hpp"
+#include "weft/config.hpp"
 #include "weft/error.hpp"
 #include "weft/io/netcdf.hpp"
 #include "weft/scheduler.hpp"
@@ -232,6 +233,64 @@ TEST_CASE("from_netcdf reads files xarray wrote", "[io-netcdf]") {
   CHECK(m.compute().equals(want[2]));
   CHECK(wio::netcdf_dims(path, "p") == std::vector<std::string>{"time", "y", "x"});
   CHECK(wio::netcdf_attributes(path, "p").at("units") == wio::NetcdfAttribute(std::string("hPa")));
+}
+
+TEST_CASE("from_netcdf copies unfiltered NetCDF-4 variables out of the file, NetCDF reads the others", "[io-netcdf]") {
+  Scratch scratch("weft-io-netcdf");
+  const std::string path = scratch / "mixed.nc", classic = scratch / "classic.nc";
+  // 'x' shares its name with a dimension it is not the coordinate of
+  // (NetCDF-C stores it as _nc4_non_coord_x); 'y' is a coordinate variable;
+  // 'z' (deflated), 'big' (big-endian) and 'partial' (chunks never written)
+  // cannot be copied as stored; a classic file is no HDF5 file.
+  const auto want = numpy("import netCDF4\n"
+                          "rng = np.random.default_rng(5)\n"
+                          "x = rng.random((1200, 1100))\n"
+                          "t = rng.integers(-100, 100, size=(7, 300)).astype('i2')\n"
+                          "partial = np.full((7, 300), -9, dtype='i2')\n"
+                          "partial[0:2, 0:100] = t[0:2, 0:100]\n"
+                          "with netCDF4.Dataset('" + path + "', 'w') as f:\n"
+                          "    for name, n in (('y', 1200), ('x', 1100), ('t', 7), ('n', 300)):\n"
+                          "        f.createDimension(name, n)\n"
+                          "    f.createVariable('x', 'f8', ('y', 'x'), chunksizes=(500, 600))[:] = x\n"
+                          "    f.createVariable('contig', 'f8', ('y', 'x'), contiguous=True)[:] = x * 2\n"
+                          "    f.createVariable('y', 'f8', ('y',))[:] = np.arange(1200) * 0.5\n"
+                          "    f.createVariable('z', 'f8', ('y', 'x'), zlib=True, chunksizes=(500, 600))[:] = x\n"
+                          "    f.createVariable('big', 'f8', ('y', 'x'), endian='big', chunksizes=(500, 600))[:] = x\n"
+                          "    p = f.createVariable('partial', 'i2', ('t', 'n'), chunksizes=(2, 100), fill_value=-9)\n"
+                          "    p[0:2, 0:100] = t[0:2, 0:100]\n"
+                          "with netCDF4.Dataset('" + classic + "', 'w', format='NETCDF3_CLASSIC') as f:\n"
+                          "    f.createDimension('y', 1200)\n"
+                          "    f.createDimension('x', 1100)\n"
+                          "    f.createVariable('x', 'f8', ('y', 'x'))[:] = x\n"
+                          "out = [x, x * 2, np.arange(1200) * 0.5, partial]");
+  const bool direct_io = weft::test::takes_direct_io(path);
+  for (const char* direct_reads : {"auto", "always", "never"}) {
+    INFO(direct_reads);
+    weft::config::set scope{{"io.direct-reads", direct_reads}};
+    weft::test::drop_from_page_cache(path);
+    for (const auto scheduler : kSchedulers) {
+      for (const wa::ChunkSpec& blocks : {wa::ChunkSpec{500, 600}, wa::ChunkSpec{1200, 1100}, wa::ChunkSpec{333, 1100}}) {
+        CHECK(wio::from_netcdf(path, "x", blocks).compute(scheduler).equals(want[0]));
+        CHECK(wio::from_netcdf(path, "contig", blocks).compute(scheduler).equals(want[1]));
+        CHECK(wio::from_netcdf(path, "z", blocks).compute(scheduler).equals(want[0]));
+        CHECK(wio::from_netcdf(path, "big", blocks).compute(scheduler).equals(want[0]));
+        CHECK(wio::from_netcdf(classic, "x", blocks).compute(scheduler).equals(want[0]));
+      }
+      CHECK(wio::from_netcdf(path, "y", wa::ChunkSpec{250}).compute(scheduler).equals(want[2]));
+      CHECK(wio::from_netcdf(path, "partial", wa::ChunkSpec{3, 70}).compute(scheduler).equals(want[3]));
+    }
+    // x and contig (21 MB) bypassed the page cache with O_DIRECT; NetCDF
+    // read z and big (about 20 MB) through it.
+    if (direct_io && std::string(direct_reads) == "always") {
+      const auto page = ::sysconf(_SC_PAGESIZE);
+      CHECK(weft::test::cached_pages(path) * page < 1200 * 1100 * 8 * 3);
+    }
+  }
+  // A variable written by weft (bool as int8, marked) copies the same way.
+  const wa::Array m = wa::random::random({700, 900}, {350, 450}) > 0.5;
+  wio::to_netcdf(scratch / "m.nc", {{"m", m, {"y", "x"}}});
+  weft::config::set scope{{"io.direct-reads", "always"}};
+  CHECK(wio::from_netcdf(scratch / "m.nc", "m").compute(weft::scheduler::threads).equals(m.compute()));
 }
 
 TEST_CASE("from_netcdf reads a file again when it was rewritten, by weft or by another program", "[io-netcdf]") {

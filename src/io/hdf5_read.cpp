@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "hdf5_library.hpp"
+#include "hdf5_read.hpp"
 #include "open_files.hpp"
 #include "weft/config.hpp"
 #include "weft/error.hpp"
@@ -36,25 +37,15 @@ using array::DType;
 using array::NDArray;
 using array::Shape;
 
-// A file descriptor of its own beside HDF5's handle of the same file: read
-// tasks copy unfiltered chunks with it outside hdf5_mutex, so the threads of
-// a rank read at once. Shared, so a read in progress outlives its cache entry.
-class PosixFile {
- public:
-  explicit PosixFile(int fd) noexcept : fd_(fd) {}
-  ~PosixFile() { ::close(fd_); }
-  PosixFile(const PosixFile&) = delete;
-  PosixFile& operator=(const PosixFile&) = delete;
-  int fd() const noexcept { return fd_; }
+ReadDescriptors::~ReadDescriptors() {
+  ::close(buffered_);
+  if (direct_ >= 0) ::close(direct_);
+}
 
- private:
-  int fd_;
-};
-
-// A file open for reading: HDF5's handle and the descriptor for direct reads.
+// A file open for reading: HDF5's handle and the descriptors for direct reads.
 struct OpenFile {
   hid_t file = H5I_INVALID_HID;
-  std::shared_ptr<const PosixFile> posix;
+  std::shared_ptr<const ReadDescriptors> posix;
 };
 
 // Files the read tasks of this process keep open (OpenFileCache: a file
@@ -87,9 +78,13 @@ class OpenFiles {
                 H5Fclose);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw cannot_open(std::generic_category().message(errno));
-    auto posix = std::make_shared<const PosixFile>(fd);
-    // Both handles must see the file that was stamped (a rename can replace it).
-    if (::fstat(fd, &st) != 0 || Cache::stamp_of(st) != stamp) throw cannot_open("it was replaced while being opened");
+    // Some file systems refuse O_DIRECT (EINVAL): buffered reads only, then.
+    auto posix = std::make_shared<const ReadDescriptors>(fd, ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
+    // Every handle must see the file that was stamped (a rename can replace it).
+    const auto same_file = [&](int descriptor) {
+      return descriptor < 0 || (::fstat(descriptor, &st) == 0 && Cache::stamp_of(st) == stamp);
+    };
+    if (!same_file(fd) || !same_file(posix->direct())) throw cannot_open("it was replaced while being opened");
     const Handles& added = cache_.add(path, stamp, Handles{std::move(file), std::move(posix)});
     return {added.file.get(), added.posix};
   }
@@ -98,7 +93,7 @@ class OpenFiles {
  private:
   struct Handles {
     Handle file;
-    std::shared_ptr<const PosixFile> posix;
+    std::shared_ptr<const ReadDescriptors> posix;
   };
   using Cache = OpenFileCache<Handles>;
   Cache cache_;
@@ -178,14 +173,6 @@ struct Hdf5ReadSpec {
   }
 };
 
-// A piece of a dataset's storage that lies in the file byte for byte: one
-// chunk, or the whole of a contiguous dataset. Edge chunks are stored whole.
-struct StoredPiece {
-  Shape origin;  // its first element in the dataset
-  Shape shape;
-  haddr_t address = HADDR_UNDEF;  // of its first byte in the file
-};
-
 // The pieces of storage that the block [start, start + extent) of `dataset`
 // lies in, when each can be copied from the file as it is (no filter, the
 // file's type is the memory type, every chunk written, no user block before
@@ -240,93 +227,6 @@ std::optional<std::vector<StoredPiece>> stored_pieces(hid_t file, hid_t dataset,
     default: break;  // compact or virtual
   }
   return std::nullopt;
-}
-
-constexpr std::size_t kMaxBuffers = IOV_MAX;  // of one preadv
-
-// Reads bytes from `offset` on into the buffers `iov` (consumed), all of them
-// (pread may return fewer).
-void preadv_fully(int fd, std::vector<iovec>& iov, off_t offset, const std::string& context) {
-  for (std::size_t first = 0; first < iov.size();) {
-    const ssize_t got = ::preadv(fd, iov.data() + first, static_cast<int>(std::min(iov.size() - first, kMaxBuffers)), offset);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(errno));
-    if (got == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
-    offset += got;
-    for (auto left = static_cast<std::size_t>(got); left > 0;) {
-      iovec& v = iov[first];
-      const std::size_t step = std::min(left, v.iov_len);
-      v.iov_base = static_cast<char*>(v.iov_base) + step;
-      v.iov_len -= step;
-      left -= step;
-      if (v.iov_len == 0) ++first;
-    }
-  }
-}
-
-// One preadv: file bytes from `offset` on into `buffers`, in order.
-struct ReadBatch {
-  off_t offset = 0;
-  std::size_t bytes = 0;
-  std::vector<iovec> buffers;
-};
-
-// The reads that copy the block [start, start + extent) out of `pieces` of the
-// file into `out` (C order): each run of the block's last axis inside a piece
-// is one destination, and runs that follow each other in the file are one
-// preadv (a 1000 x 1000 chunk of a wider block: 1000 destinations, one call).
-std::vector<ReadBatch> plan_reads(const std::vector<StoredPiece>& pieces, const Shape& start, const Shape& extent,
-                                  std::size_t itemsize, char* out) {
-  const std::size_t ndim = extent.size();
-  const array::Strides block_strides = array::c_strides(extent);
-  std::vector<ReadBatch> batches;
-  for (const StoredPiece& piece : pieces) {
-    const array::Strides piece_strides = array::c_strides(piece.shape);
-    Shape lo(ndim), hi(ndim);
-    for (std::size_t a = 0; a < ndim; ++a) {
-      lo[a] = std::max(start[a], piece.origin[a]);
-      hi[a] = std::min(start[a] + extent[a], piece.origin[a] + piece.shape[a]);
-    }
-    bool overlaps = true;
-    for (std::size_t a = 0; a < ndim; ++a) overlaps = overlaps && lo[a] < hi[a];
-    if (!overlaps) continue;
-    const std::size_t run = static_cast<std::size_t>(hi[ndim - 1] - lo[ndim - 1]) * itemsize;
-    for (Shape at = lo;;) {
-      std::int64_t in_piece = 0, in_block = 0;
-      for (std::size_t a = 0; a < ndim; ++a) {
-        in_piece += (at[a] - piece.origin[a]) * piece_strides[a];
-        in_block += (at[a] - start[a]) * block_strides[a];
-      }
-      const off_t offset = static_cast<off_t>(piece.address) + static_cast<off_t>(in_piece) * static_cast<off_t>(itemsize);
-      char* to = out + static_cast<std::size_t>(in_block) * itemsize;
-      if (batches.empty() || offset != batches.back().offset + static_cast<off_t>(batches.back().bytes) ||
-          batches.back().buffers.size() == kMaxBuffers)
-        batches.push_back({offset, 0, {}});
-      std::vector<iovec>& buffers = batches.back().buffers;
-      if (!buffers.empty() && static_cast<char*>(buffers.back().iov_base) + buffers.back().iov_len == to)
-        buffers.back().iov_len += run;  // contiguous in the block too
-      else
-        buffers.push_back({to, run});
-      batches.back().bytes += run;
-      std::size_t a = ndim - 1;  // the last axis is the run
-      while (a-- > 0 && ++at[a] >= hi[a]) at[a] = lo[a];
-      if (a == static_cast<std::size_t>(-1)) break;
-    }
-  }
-  return batches;
-}
-
-// Copies the block out of the file as `plan_reads` planned, with POSIX reads:
-// no HDF5 and no buffer between. The kernel is first asked to read all of the
-// block's bytes ahead (POSIX_FADV_WILLNEED queues them at once), so the disk
-// works on the later batches while the earlier ones are copied; one 8 MB
-// preadv after another waited for the disk between copies.
-void read_pieces(int fd, const std::vector<StoredPiece>& pieces, const Shape& start, const Shape& extent,
-                 std::size_t itemsize, char* out, const std::string& context) {
-  std::vector<ReadBatch> batches = plan_reads(pieces, start, extent, itemsize, out);
-  for (const ReadBatch& batch : batches)
-    ::posix_fadvise(fd, batch.offset, static_cast<off_t>(batch.bytes), POSIX_FADV_WILLNEED);  // advice only
-  for (ReadBatch& batch : batches) preadv_fully(fd, batch.buffers, batch.offset, context);
 }
 
 // Memory for large blocks: mappings of whole transparent huge pages, kept
@@ -406,6 +306,203 @@ class BlockMemory {
   std::size_t kept_bytes_ = 0;
 };
 
+constexpr std::size_t kMaxBuffers = IOV_MAX;  // of one preadv
+
+// Advances the buffers `iov` from `first` on past `bytes` filled bytes.
+void advance(std::vector<iovec>& iov, std::size_t& first, std::size_t bytes) {
+  while (bytes > 0) {
+    iovec& v = iov[first];
+    const std::size_t step = std::min(bytes, v.iov_len);
+    v.iov_base = static_cast<char*>(v.iov_base) + step;
+    v.iov_len -= step;
+    bytes -= step;
+    if (v.iov_len == 0) ++first;
+  }
+}
+
+// Reads bytes from `offset` on into the buffers `iov` from `first` on
+// (consumed), all of them (pread may return fewer).
+void preadv_fully(int fd, std::vector<iovec>& iov, std::size_t first, off_t offset, const std::string& context) {
+  while (first < iov.size()) {
+    const ssize_t got = ::preadv(fd, iov.data() + first, static_cast<int>(std::min(iov.size() - first, kMaxBuffers)), offset);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(errno));
+    if (got == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
+    offset += got;
+    advance(iov, first, static_cast<std::size_t>(got));
+  }
+}
+
+// One preadv: file bytes from `offset` on into `buffers`, in order.
+struct ReadBatch {
+  off_t offset = 0;
+  std::size_t bytes = 0;
+  std::vector<iovec> buffers;
+};
+
+// The reads that copy the block [start, start + extent) out of `pieces` of the
+// file into `out` (C order): each run of the block's last axis inside a piece
+// is one destination, and runs that follow each other in the file are one
+// preadv (a 1000 x 1000 chunk of a wider block: 1000 destinations, one call).
+std::vector<ReadBatch> plan_reads(const std::vector<StoredPiece>& pieces, const Shape& start, const Shape& extent,
+                                  std::size_t itemsize, char* out) {
+  const std::size_t ndim = extent.size();
+  const array::Strides block_strides = array::c_strides(extent);
+  std::vector<ReadBatch> batches;
+  for (const StoredPiece& piece : pieces) {
+    const array::Strides piece_strides = array::c_strides(piece.shape);
+    Shape lo(ndim), hi(ndim);
+    for (std::size_t a = 0; a < ndim; ++a) {
+      lo[a] = std::max(start[a], piece.origin[a]);
+      hi[a] = std::min(start[a] + extent[a], piece.origin[a] + piece.shape[a]);
+    }
+    bool overlaps = true;
+    for (std::size_t a = 0; a < ndim; ++a) overlaps = overlaps && lo[a] < hi[a];
+    if (!overlaps) continue;
+    const std::size_t run = static_cast<std::size_t>(hi[ndim - 1] - lo[ndim - 1]) * itemsize;
+    for (Shape at = lo;;) {
+      std::int64_t in_piece = 0, in_block = 0;
+      for (std::size_t a = 0; a < ndim; ++a) {
+        in_piece += (at[a] - piece.origin[a]) * piece_strides[a];
+        in_block += (at[a] - start[a]) * block_strides[a];
+      }
+      const off_t offset = static_cast<off_t>(piece.address) + static_cast<off_t>(in_piece) * static_cast<off_t>(itemsize);
+      char* to = out + static_cast<std::size_t>(in_block) * itemsize;
+      if (batches.empty() || offset != batches.back().offset + static_cast<off_t>(batches.back().bytes) ||
+          batches.back().buffers.size() == kMaxBuffers)
+        batches.push_back({offset, 0, {}});
+      std::vector<iovec>& buffers = batches.back().buffers;
+      if (!buffers.empty() && static_cast<char*>(buffers.back().iov_base) + buffers.back().iov_len == to)
+        buffers.back().iov_len += run;  // contiguous in the block too
+      else
+        buffers.push_back({to, run});
+      batches.back().bytes += run;
+      std::size_t a = ndim - 1;  // the last axis is the run
+      while (a-- > 0 && ++at[a] >= hi[a]) at[a] = lo[a];
+      if (a == static_cast<std::size_t>(-1)) break;
+    }
+  }
+  return batches;
+}
+
+// Direct (O_DIRECT) reads: the device copies straight into aligned memory,
+// with no page cache between. After a drop from the page cache, buffered
+// reads of an 800 MB file on 2 threads ran at 0.3-0.6 of dd, O_DIRECT reads
+// of 8-128 MB at 0.8-1.0 (docs/benchmarks.md, "Array I/O"): allocating,
+// filling and copying out of page-cache pages was most of the CPU time, and
+// read-ahead could not keep two streams busy. Offsets, lengths and memory
+// are aligned to 4096 bytes (the sector size of any disk; smaller ones
+// divide it); a file system that wants more refuses with EINVAL, and reads
+// go buffered from then on.
+constexpr std::size_t kDirectAlignment = 4096;
+// Batches smaller than this read buffered: without read-ahead, many small
+// direct reads would each wait for the device.
+constexpr std::size_t kMinDirectBytes = std::size_t{1} << 20;
+// A direct read's staging memory, per read task: large enough that each
+// request keeps the device busy (the kernel splits it in max_sectors_kb
+// pieces, all in flight at once), small enough to stay cheap per thread.
+constexpr std::size_t kStagingBytes = std::size_t{16} << 20;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// io.direct-reads: which reads use O_DIRECT.
+enum class DirectReads { automatic, always, never };
+DirectReads direct_reads() {
+  const std::string choice = config::get<std::string>("io.direct-reads");
+  if (choice == "auto") return DirectReads::automatic;
+  if (choice == "always") return DirectReads::always;
+  if (choice == "never") return DirectReads::never;
+  throw ConfigError("bad-value", "bad value for 'io.direct-reads': '" + choice + "' (use auto, always or never)");
+}
+
+// Whether every page of the file's bytes [offset, offset + bytes) is in the
+// page cache (then a buffered read is a copy, faster than the device): the
+// range is mapped but never touched, so mincore reads nothing. false when
+// the file cannot be mapped.
+bool in_page_cache(int fd, off_t offset, std::size_t bytes) {
+  static const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const off_t first = offset / static_cast<off_t>(page) * static_cast<off_t>(page);
+  const std::size_t length = static_cast<std::size_t>(offset - first) + bytes;
+  void* mapped = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, first);
+  if (mapped == MAP_FAILED) return false;
+  std::vector<unsigned char> resident(round_up(length, page) / page);
+  const bool known = ::mincore(mapped, length, resident.data()) == 0;
+  ::munmap(mapped, length);
+  return known && std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; });
+}
+
+// Reads the batch with the O_DIRECT descriptor `fd`: aligned spans of the
+// file into `staging`, copied out into the batch's buffers (from `first`
+// on), consuming the batch. false when the file system refused a read
+// (EINVAL) or returned a short one before the end: what is left of the
+// batch then reads buffered.
+bool read_batch_directly(int fd, ReadBatch& batch, std::size_t& first, char* staging, std::size_t staging_bytes,
+                         const std::string& context) {
+  const off_t end = batch.offset + static_cast<off_t>(batch.bytes);
+  off_t at = batch.offset / static_cast<off_t>(kDirectAlignment) * static_cast<off_t>(kDirectAlignment);
+  while (batch.offset < end) {
+    const std::size_t want = std::min(staging_bytes, round_up(static_cast<std::size_t>(end - at), kDirectAlignment));
+    const ssize_t got = ::pread(fd, staging, want, at);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno == EINVAL) return false;
+    if (got < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(errno));
+    if (got == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
+    const off_t filled = std::min(at + static_cast<off_t>(got), end);
+    if (filled > batch.offset) {
+      const char* from = staging + (batch.offset - at);
+      for (auto left = static_cast<std::size_t>(filled - batch.offset); left > 0;) {
+        iovec& to = batch.buffers[first];
+        const std::size_t step = std::min(left, to.iov_len);
+        std::memcpy(to.iov_base, from, step);
+        from += step;
+        left -= step;
+        advance(batch.buffers, first, step);
+      }
+      batch.bytes -= static_cast<std::size_t>(filled - batch.offset);
+      batch.offset = filled;
+    }
+    at += static_cast<off_t>(got);
+    if (at % static_cast<off_t>(kDirectAlignment) != 0 && batch.offset < end) return false;
+  }
+  return true;
+}
+
+void DirectRead::read(const Shape& start, const Shape& extent, std::size_t itemsize, char* out,
+                      const std::string& context) const {
+  std::vector<ReadBatch> batches = plan_reads(pieces, start, extent, itemsize, out);
+  // Large batches not in the page cache read directly; the others buffered,
+  // the kernel first asked for all of their bytes (POSIX_FADV_WILLNEED
+  // queues them at once), so the disk works on later batches while earlier
+  // ones are copied.
+  const DirectReads choice = direct_reads();
+  std::vector<bool> direct(batches.size(), false);
+  std::size_t staging_bytes = 0;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const ReadBatch& batch = batches[i];
+    direct[i] = file->direct() >= 0 &&
+                (choice == DirectReads::always ||
+                 (choice == DirectReads::automatic && batch.bytes >= kMinDirectBytes &&
+                  !in_page_cache(file->buffered(), batch.offset, batch.bytes)));
+    if (direct[i])
+      staging_bytes =
+          std::max(staging_bytes, std::min(kStagingBytes, round_up(batch.bytes, kDirectAlignment) + kDirectAlignment));
+    else
+      ::posix_fadvise(file->buffered(), batch.offset, static_cast<off_t>(batch.bytes), POSIX_FADV_WILLNEED);  // advice only
+  }
+  const std::shared_ptr<void> staging = staging_bytes > 0 ? BlockMemory::instance().allocate(staging_bytes) : nullptr;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    ReadBatch& batch = batches[i];
+    std::size_t first = 0;
+    if (direct[i]) {
+      const int fd = file->direct();
+      if (fd >= 0 && read_batch_directly(fd, batch, first, static_cast<char*>(staging.get()), staging_bytes, context))
+        continue;
+      if (fd >= 0) file->direct_refused();
+    }
+    preadv_fully(file->buffered(), batch.buffers, first, batch.offset, context);
+  }
+}
+
 // The memory of a block about to be read: kept huge-page memory when the
 // block fills at least one huge page, else an ordinary allocation.
 NDArray block_buffer(DType dtype, const Shape& extent) {
@@ -416,6 +513,35 @@ NDArray block_buffer(DType dtype, const Shape& extent) {
   return NDArray::wrap(data, dtype, extent, {}, std::move(memory));
 }
 
+std::optional<DirectRead> find_direct_read(const std::string& path, const std::vector<std::string>& datasets,
+                                           DType dtype, const Shape& shape, const Shape& start, const Shape& extent) {
+  OpenFile file;
+  try {
+    file = OpenFiles::instance().open(path, "find_direct_read");
+  } catch (const IoError&) {
+    return std::nullopt;  // not HDF5 to this library
+  }
+  for (const std::string& name : datasets) {
+    if (H5Lexists(file.file, name.c_str(), H5P_DEFAULT) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      continue;
+    }
+    Handle dataset(H5Dopen2(file.file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!dataset.valid()) break;
+    Handle space(H5Dget_space(dataset.get()), H5Sclose);
+    std::vector<hsize_t> dims(shape.size());
+    if (H5Sget_simple_extent_ndims(space.get()) != static_cast<int>(shape.size()) ||
+        H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr) < 0 || Shape(dims.begin(), dims.end()) != shape)
+      break;
+    std::optional<std::vector<StoredPiece>> pieces =
+        stored_pieces(file.file, dataset.get(), dtype, shape, start, extent);
+    if (!pieces) break;
+    return DirectRead{file.posix, std::move(*pieces)};
+  }
+  H5Eclear2(H5E_DEFAULT);
+  return std::nullopt;
+}
+
 // The read task of one block. Under hdf5_mutex it checks the dataset and finds
 // where the block lies in the file; unfiltered data it then copies with POSIX
 // reads outside the mutex, straight into the block (HDF5 would copy each chunk
@@ -424,8 +550,7 @@ NDArray read_hdf5_block(const Hdf5ReadSpec& spec, const Shape& start, const Shap
   NDArray out = block_buffer(spec.dtype, extent);
   const std::string context = "from_hdf5: cannot read block at " + array::shape_str(start) + " of dataset '" +
                               spec.dataset + "' of '" + spec.path + "'";
-  std::optional<std::vector<StoredPiece>> pieces;
-  std::shared_ptr<const PosixFile> posix;
+  std::optional<DirectRead> direct;
   {
     Hdf5Lock lock;
     const OpenFile file = OpenFiles::instance().open(spec.path, "from_hdf5");
@@ -438,7 +563,8 @@ NDArray read_hdf5_block(const Hdf5ReadSpec& spec, const Shape& start, const Shap
                                        ", it is " + std::string(array::dtype_name(now.dtype)) + " " +
                                        array::shape_str(now.shape));
     if (out.size() == 0) return out;
-    pieces = stored_pieces(file.file, dataset.get(), spec.dtype, spec.shape, start, extent);
+    std::optional<std::vector<StoredPiece>> pieces =
+        stored_pieces(file.file, dataset.get(), spec.dtype, spec.shape, start, extent);
     if (!pieces) {
       Handle file_space(H5Dget_space(dataset.get()), H5Sclose);
       Handle selection = select_block(file_space.get(), start, extent);
@@ -448,10 +574,9 @@ NDArray read_hdf5_block(const Hdf5ReadSpec& spec, const Shape& start, const Shap
                    "cannot-read", context);
       return out;
     }
-    posix = file.posix;
+    direct = DirectRead{file.posix, std::move(*pieces)};
   }
-  read_pieces(posix->fd(), *pieces, start, extent, array::itemsize(spec.dtype), static_cast<char*>(out.raw_data()),
-              context);
+  direct->read(start, extent, array::itemsize(spec.dtype), static_cast<char*>(out.raw_data()), context);
   return out;
 }
 

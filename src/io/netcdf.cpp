@@ -29,11 +29,14 @@
 #include <cereal/types/vector.hpp>
 
 #include "blocks.hpp"
+#include "hdf5_library.hpp"
 #include "hdf5_mutex.hpp"
+#include "hdf5_read.hpp"
 #include "open_files.hpp"
 #include "staging.hpp"
 #include "weft/collective.hpp"
 #include "weft/error.hpp"
+#include "weft/io/hdf5.hpp"
 
 namespace weft::io {
 
@@ -280,18 +283,29 @@ struct NetcdfReadSpec {
   std::string variable;
   array::Shape shape;
   array::DType dtype = array::DType::float64;
+  bool hdf5 = false;  // a NetCDF-4 file, which HDF5 reads too
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(path, variable, shape, dtype);
+    ar(path, variable, shape, dtype, hdf5);
   }
 };
 
 // The read task of one block: reads the block's hyperslab from the file
-// (kept open by OpenNetcdfFiles).
+// (kept open by OpenNetcdfFiles). A NetCDF-4 file is an HDF5 file, so a
+// variable stored as it is (no filter, native byte order, every chunk of the
+// block written) is copied as from_hdf5 copies a dataset: located under the
+// lock, read outside it, the threads of a rank at once (hdf5_read.hpp);
+// nc_get_vara reads everything else. NetCDF-C stores a variable that shares
+// its name with a dimension it is not the coordinate of as the HDF5 dataset
+// "_nc4_non_coord_<name>", beside the dimension's own dataset "<name>".
 NDArray read_netcdf_block(const NetcdfReadSpec& spec, const Shape& start, const Shape& extent) {
-  NDArray stored(stored_dtype(spec.dtype), extent);
+  const DType stored_type = stored_dtype(spec.dtype);
+  NDArray stored = block_buffer(stored_type, extent);
+  const std::string context = "from_netcdf: cannot read block at " + array::shape_str(start) + " of variable '" +
+                              spec.variable + "' of '" + spec.path + "'";
+  std::optional<DirectRead> direct;
   {
-    std::lock_guard lock(hdf5_mutex());
+    Hdf5Lock lock;
     const int file = OpenNetcdfFiles::instance().open(spec.path, "from_netcdf");
     const int varid = variable_id(file, spec.path, spec.variable, "from_netcdf");
     const VariableInfo now = inspect(file, varid, spec.path, spec.variable, "from_netcdf");
@@ -301,12 +315,15 @@ NDArray read_netcdf_block(const NetcdfReadSpec& spec, const Shape& start, const 
                                        std::string(array::dtype_name(spec.dtype)) + " " +
                                        array::shape_str(spec.shape) + ", it is " +
                                        std::string(array::dtype_name(now.dtype)) + " " + array::shape_str(now.shape));
-    if (stored.size() > 0)
-      check_nc(nc_get_vara(file, varid, sizes(start).data(), sizes(extent).data(), stored.raw_data()),
-               "cannot-read",
-               "from_netcdf: cannot read block at " + array::shape_str(start) + " of variable '" + spec.variable +
-                   "' of '" + spec.path + "'");
+    if (stored.size() == 0) return stored.astype(spec.dtype);
+    if (spec.hdf5)
+      direct = find_direct_read(spec.path, {"/_nc4_non_coord_" + spec.variable, "/" + spec.variable}, stored_type,
+                                spec.shape, start, extent);
+    if (!direct)
+      check_nc(nc_get_vara(file, varid, sizes(start).data(), sizes(extent).data(), stored.raw_data()), "cannot-read",
+               context);
   }
+  if (direct) direct->read(start, extent, array::itemsize(stored_type), static_cast<char*>(stored.raw_data()), context);
   return spec.dtype == DType::bool_ ? stored.astype(DType::bool_) : stored;
 }
 
@@ -321,6 +338,9 @@ array::Array from_netcdf(const std::string& path, const std::string& variable, s
     std::lock_guard lock(hdf5_mutex());
     const int file = OpenNetcdfFiles::instance().open(spec.path, "from_netcdf");
     info = inspect(file, variable_id(file, spec.path, variable, "from_netcdf"), spec.path, variable, "from_netcdf");
+    int format = 0;
+    spec.hdf5 = nc_inq_format(file, &format) == NC_NOERR &&
+                (format == NC_FORMAT_NETCDF4 || format == NC_FORMAT_NETCDF4_CLASSIC);
     ::stat(spec.path.c_str(), &st);
   }
   spec.shape = info.shape;
@@ -372,8 +392,11 @@ std::vector<std::string> netcdf_dims(const std::string& path, const std::string&
 }
 
 void close_netcdf_files() {
-  std::lock_guard lock(detail::hdf5_mutex());
-  detail::OpenNetcdfFiles::instance().close_all();
+  {
+    std::lock_guard lock(detail::hdf5_mutex());
+    detail::OpenNetcdfFiles::instance().close_all();
+  }
+  close_hdf5_files();  // the direct reads' handles of the same files
 }
 
 NetcdfAttributes netcdf_attributes(const std::string& path, const std::string& variable) {

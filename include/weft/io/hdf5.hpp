@@ -11,6 +11,8 @@
 // file, a wrong dataset name or an unsupported type is an error before any
 // task exists. Each block is one task that reads its hyperslab (on whichever
 // rank runs it, with POSIX I/O; files stay open in a per-process cache).
+// Unfiltered data is copied straight from the file, with O_DIRECT where it
+// is not in the page cache (config io.direct-reads: auto, always, never).
 //
 // Writing computes the arrays and writes them in one pass: the file is made
 // as `<path>.weft-tmp-<token>` beside `path` and renamed over `path` only when

@@ -98,12 +98,16 @@ void to_netcdf(const std::string& path, const std::vector<NetcdfVariable>& varia
 /// The array stored in `variable` of the NetCDF file at `path` (read when
 /// computed, one task per block; a process keeps the files its tasks read
 /// open). `chunks` defaults to "auto" growing the variable's own chunking by
-/// whole multiples (plain "auto" if contiguous).
+/// whole multiples (plain "auto" if contiguous). A NetCDF-4 variable stored
+/// unfiltered is copied straight from the file as from_hdf5 copies a
+/// dataset (io.direct-reads); others are read with nc_get_vara.
 array::Array from_netcdf(const std::string& path, const std::string& variable,
                          std::optional<array::ChunkSpec> chunks = std::nullopt);
 
 /// Closes the files that read tasks keep open in this process (at most 32,
-/// reopened when needed), e.g. before another program rewrites them in place.
+/// reopened when needed), e.g. before another program rewrites them in place;
+/// also those HDF5 keeps open for them (close_hdf5_files: NetCDF-4 variables
+/// stored as they are read like HDF5 datasets, and HDF5 holds a lock).
 void close_netcdf_files();
 
 /// The dimension names of `variable` in the file at `path`.
