@@ -270,6 +270,20 @@ TEST_CASE("uniform arrays are generated where they are read, transposed too", "[
     for (std::int64_t i = 0; i < 23; ++i)
       for (std::int64_t j = 0; j < 23; ++j) CHECK(sum.at<double>({i, j}) == sm.at<double>({i, j}) + sm.at<double>({j, i}));
   }
+  // Rows long enough to be tiles alone (a broadcast row read in place): a
+  // transposed block's even row makes the next row too, odd row counts
+  // included (blocks of 600 and 501 rows).
+  {
+    const wa::Array big = state.random_sample({1101, 1101}, 600);
+    const wa::NDArray bm = big.compute();
+    const wa::NDArray row_means = big.mean(0).compute();
+    const wa::NDArray got = weft::test::computed_everywhere(big + big.T() - big.mean(0));
+    std::int64_t wrong = 0;
+    for (std::int64_t i = 0; i < 1101; ++i)
+      for (std::int64_t j = 0; j < 1101; ++j)
+        wrong += got.at<double>({i, j}) != bm.at<double>({i, j}) + bm.at<double>({j, i}) - row_means.at<double>({j});
+    CHECK(wrong == 0);
+  }
   const wa::NDArray means = weft::test::computed_everywhere(x.mean(0));
   for (std::int64_t j = 0; j < 23; ++j) {
     double total = 0;

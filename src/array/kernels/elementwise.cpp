@@ -74,6 +74,9 @@ namespace {
 constexpr std::int64_t kTileElements = 2048;
 /// Bytes of a tile buffer: room for the widest dtype (complex128).
 constexpr std::size_t kTileBytes = kTileElements * sizeof(std::complex<double>);
+/// Rows this long make a tile alone when a leaf can be read in place only
+/// one row at a time (TileEvaluator::tile_rows).
+constexpr std::int64_t kLongRow = kTileElements / 4;
 
 /// The block's index space with size-1 axes dropped and adjacent axes
 /// merged where every leaf's strides allow: a C-contiguous expression
@@ -122,6 +125,7 @@ class TileEvaluator {
     for (const NDArray& leaf : leaves) views_.push_back(leaf.broadcast_to(block_shape));
     layout_ = coalesce(block_shape, views_);
     plan();
+    rows_per_tile_ = tile_rows();
   }
 
   std::int64_t total() const noexcept { return total_; }
@@ -134,7 +138,6 @@ class TileEvaluator {
     if (total_ == 0) return;
     const std::size_t naxes = layout_.extent.size();
     const std::int64_t inner = layout_.extent.back();
-    const std::int64_t rows_per_tile = inner >= kTileElements ? 1 : kTileElements / inner;
     std::vector<std::int64_t> row(naxes - 1, 0);        // outer index of the current row
     std::vector<std::int64_t> row_offset(views_.size(), 0);  // per leaf, of the current row
     std::vector<const void*> reg(program_.size(), nullptr);
@@ -147,7 +150,7 @@ class TileEvaluator {
       // axis, so that a leaf whose rows follow each other is read in place.
       const std::int64_t rows = (naxes == 1 || inner >= kTileElements)
                                     ? 1
-                                    : std::min(rows_per_tile, layout_.extent[naxes - 2] - row.back());
+                                    : std::min(rows_per_tile_, layout_.extent[naxes - 2] - row.back());
       const std::int64_t run = inner >= kTileElements ? std::min(kTileElements, inner - column) : inner;
       const std::int64_t count = rows * run;
       for (std::size_t i = 0; i <= last; ++i) {
@@ -156,8 +159,7 @@ class TileEvaluator {
         if (ins.op == Op::constant) {
           reg[i] = slot_[i];
         } else if (ins.op == Op::random) {
-          generate(ins, offset, count, static_cast<double*>(dst));
-          reg[i] = dst;
+          reg[i] = generate(i, ins, offset, count, static_cast<double*>(dst));
         } else if (ins.op == Op::load) {
           reg[i] = load(ins, rows, run, column, row, row_offset, dst);
         } else {
@@ -182,6 +184,25 @@ class TileEvaluator {
   }
 
  private:
+  /// Rows per tile: enough to fill one when rows are short, but one when
+  /// some leaf is read in place one row at a time and not several (its rows
+  /// do not follow each other: a row broadcast down the block, a slice),
+  /// which several rows would copy, and rows are long enough alone.
+  std::int64_t tile_rows() const {
+    const std::size_t naxes = layout_.extent.size();
+    const std::int64_t inner = layout_.extent.back();
+    if (naxes == 1 || inner >= kTileElements) return 1;
+    if (inner >= kLongRow) {
+      for (const Instr& ins : program_) {
+        if (ins.op != Op::load) continue;
+        const auto leaf = static_cast<std::size_t>(ins.args[0]);
+        const Strides& strides = layout_.leaf_strides[leaf];
+        if (strides.back() == 1 && views_[leaf].dtype() == ins.dtype && strides[naxes - 2] != inner) return 1;
+      }
+    }
+    return kTileElements / inner;
+  }
+
   void plan() {
     const std::size_t n = program_.size();
     kernel_.assign(n, nullptr);
@@ -240,14 +261,18 @@ class TileEvaluator {
   }
 
   /// Elements [offset, offset + count) of the block from random instruction
-  /// `ins`: a run of its random block's stream when the axes are in order,
-  /// else each element's position in the random block, walked in C order.
-  void generate(const Instr& ins, std::int64_t offset, std::int64_t count, double* dst) {
+  /// `ins` (the program's instruction-th): a run of its random block's stream when the
+  /// axes are in order, else each element's position in the random block,
+  /// walked in C order. Written to dst, or where the tile before put them.
+  const double* generate(std::size_t instruction, const Instr& ins, std::int64_t offset, std::int64_t count, double* dst) {
     const RandomLeaf leaf = RandomLeaf::of(ins);
     const std::size_t ndim = block_shape_.size();
     bool in_order = true;
     for (std::size_t a = 0; a < ndim; ++a) in_order = in_order && leaf.axes[a] == a;
-    if (in_order) return uniform_doubles(leaf.key, leaf.block, static_cast<std::uint64_t>(offset), dst, count);
+    if (in_order) {
+      uniform_doubles(leaf.key, leaf.block, static_cast<std::uint64_t>(offset), dst, count);
+      return dst;
+    }
     // The random block's shape is this block's with the axes permuted back.
     Shape source(ndim);
     for (std::size_t a = 0; a < ndim; ++a) source[leaf.axes[a]] = block_shape_[a];
@@ -278,10 +303,24 @@ class TileEvaluator {
     // straight into its rows, without the walk below.
     if (unit_axis + 1 == last && index[last] == 0 && count % (2 * length) == 0 && index[unit_axis] % 2 == 0 &&
         index[unit_axis] + count / length <= block_shape_[unit_axis] && at % 2 == 0 && stride % 2 == 0) {
-      for (std::int64_t i = 0; i < count; i += 2 * length, at += 2)
+      for (std::int64_t r = 0; r < count; r += 2 * length, at += 2)
         uniform_halves_strided(leaf.key, leaf.block, static_cast<std::uint64_t>(at / 2),
-                               static_cast<std::uint64_t>(stride / 2), dst + i, dst + i + length, length);
-      return;
+                               static_cast<std::uint64_t>(stride / 2), dst + r, dst + r + length, length);
+      return dst;
+    }
+    // The same for tiles of one row: an even row's tile makes the next row
+    // too, which the next tile then reads where it was put.
+    if (pending_.size() > instruction && pending_[instruction].offset == offset && count == length)
+      return pending_[instruction].values.data();
+    if (unit_axis + 1 == last && index[last] == 0 && count == length && index[unit_axis] % 2 == 0 &&
+        index[unit_axis] + 1 < block_shape_[unit_axis] && at % 2 == 0 && stride % 2 == 0) {
+      if (pending_.size() <= instruction) pending_.resize(program_.size());
+      PendingRow& next = pending_[instruction];
+      next.values.resize(static_cast<std::size_t>(length));
+      next.offset = offset + length;
+      uniform_halves_strided(leaf.key, leaf.block, static_cast<std::uint64_t>(at / 2),
+                             static_cast<std::uint64_t>(stride / 2), dst, next.values.data(), length);
+      return dst;
     }
     // Sized for the largest tile once (growing only), so no tile fills them.
     const auto most = static_cast<std::size_t>(count);
@@ -333,6 +372,7 @@ class TileEvaluator {
     uniform_doubles_at(leaf.key, leaf.block, single_elements_.data(), values_.data(), singles);
     for (std::int64_t k = 0; k < singles; ++k)
       dst[single_first_[static_cast<std::size_t>(k)]] = values_[static_cast<std::size_t>(k)];
+    return dst;
   }
 
   /// The first n elements of the slot (no tile of this block is longer).
@@ -395,6 +435,13 @@ class TileEvaluator {
   std::vector<std::int64_t> pair_first_, single_first_;
   std::vector<char> done_;
   std::vector<double> values_;
+  // Per random instruction: the row an even row's tile made for the next.
+  struct PendingRow {
+    std::int64_t offset = -1;
+    std::vector<double> values;
+  };
+  std::vector<PendingRow> pending_;
+  std::int64_t rows_per_tile_ = 1;
 };
 
 }  // namespace
