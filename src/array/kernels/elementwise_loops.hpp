@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "avx2_clone.hpp"
 #include "elementwise.hpp"
 
 namespace weft::array::kernels {
@@ -43,7 +44,7 @@ void unary_loop(const void* const* args, void* out, std::int64_t n) {
 /// with `check(a, b, n)` validates the operands first (it may throw, which
 /// a simd loop may not).
 template <class F, class T, class U>
-void binary_loop(const void* const* args, void* out, std::int64_t n) {
+WEFT_AVX2_CLONE void binary_loop(const void* const* args, void* out, std::int64_t n) {
   const T* a = static_cast<const T*>(args[0]);
   const U* b = static_cast<const U*>(args[1]);
   using R = decltype(F::apply(a[0], b[0]));

@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "avx2_clone.hpp"
 #include "weft/array/dtype.hpp"
 #include "weft/array/ndarray.hpp"
 #include "elementwise.hpp"
@@ -342,8 +343,8 @@ A fold_line(const P* p, std::int64_t n, std::int64_t stride, const Lift& lift, c
 /// for i < n: a reduced run (out_step 0) is folded pairwise into one
 /// position, a kept one accumulated elementwise (SIMD when contiguous).
 template <class A, class T, class Lift, class Combine>
-void fold_run(const T* p, std::int64_t n, std::int64_t in_step, A* acc, std::int64_t out, std::int64_t out_step,
-              const Lift& lift, const Combine& combine) {
+WEFT_AVX2_CLONE void fold_run(const T* p, std::int64_t n, std::int64_t in_step, A* acc, std::int64_t out,
+                              std::int64_t out_step, const Lift& lift, const Combine& combine) {
   if (out_step == 0) {
     acc[out] = combine(acc[out], fold_line<A>(p, n, in_step, [&](const T& v) { return lift(v, out); }, combine));
     return;
