@@ -46,7 +46,8 @@ else
   echo "io_interrupted.sh: no full-disk case: cannot mount a tmpfs (needs root)"
 fi
 
-# 3. Signals. A job runs in the background (mpirun.sh's weft_start_job); the
+# 3. Signals. A job runs in the background (mpirun.sh's weft_start_job, which
+# wraps mpirun in timeout like weft_mpirun does); the
 # scheduler file gives the ranks' pids.
 start_job() { weft_start_job "$TEST_MPI_TIMEOUT" job "$1" "$2" "$dir"; }  # start_job FORMAT PHASE
 temporary_present() { ls "$dir" | grep -q '\.weft-tmp-'; }

@@ -193,14 +193,19 @@ class TileEvaluator {
     const std::int64_t inner = layout_.extent.back();
     if (naxes == 1 || inner >= kTileElements) return 1;
     if (inner >= kLongRow) {
-      for (const Instr& ins : program_) {
-        if (ins.op != Op::load) continue;
-        const auto leaf = static_cast<std::size_t>(ins.args[0]);
-        const Strides& strides = layout_.leaf_strides[leaf];
-        if (strides.back() == 1 && views_[leaf].dtype() == ins.dtype && strides[naxes - 2] != inner) return 1;
-      }
+      for (const Instr& ins : program_)
+        if (ins.op == Op::load && reads_in_place(ins, 1, inner) && !reads_in_place(ins, 2, inner)) return 1;
     }
     return kTileElements / inner;
+  }
+
+  /// Whether load() reads leaf instruction `ins` in place for a tile of
+  /// `rows` rows of `run` elements (else it copies the tile).
+  bool reads_in_place(const Instr& ins, std::int64_t rows, std::int64_t run) const {
+    const auto leaf = static_cast<std::size_t>(ins.args[0]);
+    const Strides& strides = layout_.leaf_strides[leaf];
+    const bool rows_adjacent = rows == 1 || strides[strides.size() - 2] == run;
+    return strides.back() == 1 && rows_adjacent && views_[leaf].dtype() == ins.dtype;
   }
 
   void plan() {
@@ -393,10 +398,7 @@ class TileEvaluator {
     const auto* base = static_cast<const std::byte*>(view.raw_data());
     const auto src_size = static_cast<std::int64_t>(view.itemsize());
     const std::size_t dst_size = itemsize(ins.dtype);
-    const Strides& strides = layout_.leaf_strides[leaf];
-    const bool rows_adjacent = rows == 1 || strides[strides.size() - 2] == run;
-    if (stride == 1 && rows_adjacent && view.dtype() == ins.dtype)
-      return base + (first_offset[leaf] + column) * src_size;
+    if (reads_in_place(ins, rows, run)) return base + (first_offset[leaf] + column) * src_size;
     const ConvertKernel convert = convert_[static_cast<std::size_t>(&ins - program_.data())];
     // A tile of several rows walks a copy of the cursor.
     row_ = first_row;
