@@ -6,8 +6,6 @@
 // possible and contiguous runs become memcpy or a SIMD conversion loop.
 #include "weft/array/ndarray.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdlib>
@@ -17,22 +15,20 @@
 #include <type_traits>
 #include <utility>
 
+#include "large_memory.hpp"
+
 namespace weft::array {
 
 namespace {
 
 constexpr std::size_t kAlignment = 64;
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
-
-// Arrays of a huge page or more start on one and ask for transparent huge
-// pages: faulting in fresh 4 KiB pages one by one was most of the time it
-// took to put a computed 128 MB array together (matmul 4000^2).
+// Arrays of a huge page or more get kept huge-page memory (large_memory.cpp);
+// smaller ones come from the heap.
 std::shared_ptr<void> allocate(std::size_t bytes) {
-  const std::size_t alignment = bytes >= kHugePage ? kHugePage : kAlignment;
-  const std::size_t rounded = std::max(alignment, (bytes + alignment - 1) / alignment * alignment);
-  void* p = ::operator new(rounded, std::align_val_t{alignment});
-  if (alignment == kHugePage) ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only
-  return std::shared_ptr<void>(p, [alignment](void* q) { ::operator delete(q, std::align_val_t{alignment}); });
+  if (bytes >= detail::kHugePage) return detail::allocate_large(bytes);
+  const std::size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  void* p = ::operator new(rounded, std::align_val_t{kAlignment});
+  return std::shared_ptr<void>(p, [](void* q) { ::operator delete(q, std::align_val_t{kAlignment}); });
 }
 
 // Bytes of an array of `shape` and `dtype`; ValueError "value.bad-shape" for

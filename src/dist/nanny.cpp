@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "../array/large_memory.hpp"
 #include "weft/config.hpp"
 
 namespace weft::dist {
@@ -191,6 +192,13 @@ std::uint64_t Nanny::watch_memory(std::uint64_t rss) {
   const auto limit = static_cast<double>(options_.memory_limit);
   const MemoryThresholds& t = options_.thresholds;
   auto above = [&](double fraction) { return fraction > 0 && static_cast<double>(rss) > fraction * limit; };
+  if (above(t.target) || above(t.spill) || above(t.pause) || above(t.terminate)) {
+    // Freed memory that allocators keep for reuse is not the worker's data:
+    // give it back before measuring against the limits.
+    array::detail::release_kept_large_memory();
+    malloc_trim(0);
+    rss = resident_bytes();
+  }
   if (above(t.terminate)) {
     terminated_ = true;
     host_.terminate(rss, options_.memory_limit);
@@ -198,10 +206,11 @@ std::uint64_t Nanny::watch_memory(std::uint64_t rss) {
   }
   if (above(t.spill)) {
     // Spill until RSS is below target (or the spill threshold when target is
-    // off). glibc keeps freed heap memory unless asked: malloc_trim returns it.
+    // off), giving freed memory back after each spill.
     const double goal = t.target > 0 ? t.target : t.spill;
     while (static_cast<double>(rss) > goal * limit) {
       const bool spilled = host_.spill_one();
+      array::detail::release_kept_large_memory();
       malloc_trim(0);
       rss = resident_bytes();
       if (!spilled) break;

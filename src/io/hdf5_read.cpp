@@ -12,14 +12,13 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <system_error>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "../array/large_memory.hpp"
 #include "hdf5_library.hpp"
 #include "hdf5_read.hpp"
 #include "open_files.hpp"
@@ -229,83 +228,6 @@ std::optional<std::vector<StoredPiece>> stored_pieces(hid_t file, hid_t dataset,
   return std::nullopt;
 }
 
-// Memory for large blocks: mappings of whole transparent huge pages, kept
-// for the next block when a block is freed. Reading into fresh memory faults
-// and zeroes every page first, and that was most of a read's CPU time (perf:
-// docs/benchmarks.md, "Array I/O"); a kept mapping is written again without a
-// fault. Kept mappings are MADV_FREE, so the kernel may take their pages back
-// under memory pressure (they then fault in again, zeroed: a read overwrites
-// every byte of its block either way).
-class BlockMemory {
- public:
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
-  // Never destroyed: blocks may be freed during exit, after static destructors.
-  static BlockMemory& instance() {
-    static BlockMemory* memory = new BlockMemory;
-    return *memory;
-  }
-  // At least `bytes`, starting on a huge-page boundary; back here when the
-  // last owner lets go.
-  std::shared_ptr<void> allocate(std::size_t bytes) {
-    const std::size_t wanted = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-    Mapping mapping = take(wanted);
-    if (mapping.data == nullptr) mapping = map(wanted);
-    return std::shared_ptr<void>(mapping.data, [this, mapping](void*) { keep(mapping); });
-  }
-
- private:
-  // Kept at most: two threads' 128 MB blocks with room for those waiting to
-  // be consumed (the workers' RSS counts kept memory until the kernel takes it).
-  static constexpr std::size_t kMaxKeptBytes = std::size_t{512} << 20;
-  struct Mapping {
-    void* data = nullptr;
-    std::size_t bytes = 0;
-  };
-  // The smallest kept mapping of `bytes` to twice that, so a small block does
-  // not hold a large mapping.
-  Mapping take(std::size_t bytes) {
-    std::lock_guard lock(mutex_);
-    auto best = kept_.end();
-    for (auto it = kept_.begin(); it != kept_.end(); ++it)
-      if (it->bytes >= bytes && it->bytes <= 2 * bytes && (best == kept_.end() || it->bytes < best->bytes)) best = it;
-    if (best == kept_.end()) return {};
-    const Mapping mapping = *best;
-    kept_.erase(best);
-    kept_bytes_ -= mapping.bytes;
-    return mapping;
-  }
-  // A new mapping of `bytes` on a huge-page boundary: one huge page more is
-  // mapped and the unaligned ends are unmapped.
-  static Mapping map(std::size_t bytes) {
-    const std::size_t mapped = bytes + kHugePage;
-    void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) throw std::bad_alloc();
-    const auto first = reinterpret_cast<std::uintptr_t>(base);
-    const auto aligned = (first + kHugePage - 1) / kHugePage * kHugePage;
-    if (aligned > first) ::munmap(base, aligned - first);
-    if (const std::size_t tail = first + mapped - (aligned + bytes); tail > 0)
-      ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
-    void* data = reinterpret_cast<void*>(aligned);
-    ::madvise(data, bytes, MADV_HUGEPAGE);  // advice only
-    return {data, bytes};
-  }
-  void keep(const Mapping& mapping) {
-    {
-      std::lock_guard lock(mutex_);
-      if (kept_bytes_ + mapping.bytes <= kMaxKeptBytes) {
-        ::madvise(mapping.data, mapping.bytes, MADV_FREE);
-        kept_.push_back(mapping);
-        kept_bytes_ += mapping.bytes;
-        return;
-      }
-    }
-    ::munmap(mapping.data, mapping.bytes);
-  }
-  std::mutex mutex_;
-  std::vector<Mapping> kept_;
-  std::size_t kept_bytes_ = 0;
-};
-
 constexpr std::size_t kMaxBuffers = IOV_MAX;  // of one preadv
 
 // Advances the buffers `iov` from `first` on past `bytes` filled bytes.
@@ -489,7 +411,7 @@ void DirectRead::read(const Shape& start, const Shape& extent, std::size_t items
     else
       ::posix_fadvise(file->buffered(), batch.offset, static_cast<off_t>(batch.bytes), POSIX_FADV_WILLNEED);  // advice only
   }
-  const std::shared_ptr<void> staging = staging_bytes > 0 ? BlockMemory::instance().allocate(staging_bytes) : nullptr;
+  const std::shared_ptr<void> staging = staging_bytes > 0 ? array::detail::allocate_large(staging_bytes) : nullptr;
   for (std::size_t i = 0; i < batches.size(); ++i) {
     ReadBatch& batch = batches[i];
     std::size_t first = 0;
@@ -501,16 +423,6 @@ void DirectRead::read(const Shape& start, const Shape& extent, std::size_t items
     }
     preadv_fully(file->buffered(), batch.buffers, first, batch.offset, context);
   }
-}
-
-// The memory of a block about to be read: kept huge-page memory when the
-// block fills at least one huge page, else an ordinary allocation.
-NDArray block_buffer(DType dtype, const Shape& extent) {
-  const std::size_t bytes = static_cast<std::size_t>(array::shape_size(extent)) * array::itemsize(dtype);
-  if (extent.empty() || bytes < BlockMemory::kHugePage) return NDArray(dtype, extent);
-  std::shared_ptr<void> memory = BlockMemory::instance().allocate(bytes);
-  void* data = memory.get();
-  return NDArray::wrap(data, dtype, extent, {}, std::move(memory));
 }
 
 std::optional<DirectRead> find_direct_read(const std::string& path, const std::vector<std::string>& datasets,
@@ -547,7 +459,7 @@ std::optional<DirectRead> find_direct_read(const std::string& path, const std::v
 // reads outside the mutex, straight into the block (HDF5 would copy each chunk
 // through its cache, one thread of the rank at a time: docs/benchmarks.md).
 NDArray read_hdf5_block(const Hdf5ReadSpec& spec, const Shape& start, const Shape& extent) {
-  NDArray out = block_buffer(spec.dtype, extent);
+  NDArray out(spec.dtype, extent);
   const std::string context = "from_hdf5: cannot read block at " + array::shape_str(start) + " of dataset '" +
                               spec.dataset + "' of '" + spec.path + "'";
   std::optional<DirectRead> direct;

@@ -67,9 +67,4 @@ std::optional<DirectRead> find_direct_read(const std::string& path, const std::v
                                            array::DType dtype, const array::Shape& shape, const array::Shape& start,
                                            const array::Shape& extent);
 
-/// Memory for a block about to be read: kept huge-page memory when the block
-/// fills at least one huge page (hdf5_read.cpp, BlockMemory), else an
-/// ordinary allocation.
-array::NDArray block_buffer(array::DType dtype, const array::Shape& extent);
-
 }  // namespace weft::io::detail

@@ -300,7 +300,7 @@ struct NetcdfReadSpec {
 // "_nc4_non_coord_<name>", beside the dimension's own dataset "<name>".
 NDArray read_netcdf_block(const NetcdfReadSpec& spec, const Shape& start, const Shape& extent) {
   const DType stored_type = stored_dtype(spec.dtype);
-  NDArray stored = block_buffer(stored_type, extent);
+  NDArray stored(stored_type, extent);
   const std::string context = "from_netcdf: cannot read block at " + array::shape_str(start) + " of variable '" +
                               spec.variable + "' of '" + spec.path + "'";
   std::optional<DirectRead> direct;
