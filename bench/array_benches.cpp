@@ -100,8 +100,8 @@ void array_sum(Options& opts) {
   wa::NDArray data = square_matrix(n);
   wa::Array x = wa::from_array(data, {c, c});
   double value = 0.0, reference = 0.0;
-  const double seconds = best_of(w.repeat, [&] { value = scalar(x.sum(), w.co); });
-  const double stream_seconds = best_of(w.repeat, [&] { reference = stream_sum(data); });
+  const auto [seconds, stream_seconds] = best_of_side_by_side(
+      w.repeat, [&] { value = scalar(x.sum(), w.co); }, [&] { reference = stream_sum(data); });
   const double bytes = static_cast<double>(data.nbytes());
   print(w.fields("array-sum"), {{"chunk", c}, {"seconds", seconds}, {"value", value}, {"gbps", bytes / seconds / 1e9},
          {"stream_seconds", stream_seconds}, {"stream_gbps", bytes / stream_seconds / 1e9},
@@ -152,9 +152,8 @@ void matmul(Options& opts) {
   wa::Array A = wa::from_array(a, {c, c}), B = wa::from_array(b, {c, c});
   wa::Array product = wa::matmul(A, B);
   wa::NDArray result;
-  const double seconds = best_of(w.repeat, [&] { result = product.compute(w.co); });
   wa::NDArray reference(wa::DType::float64, {n, n});
-  const double dgemm_seconds = best_of(w.repeat, [&] {
+  const auto [seconds, dgemm_seconds] = best_of_side_by_side(w.repeat, [&] { result = product.compute(w.co); }, [&] {
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(n),
                 static_cast<int>(n), 1.0, a.data<double>(), static_cast<int>(n), b.data<double>(),
                 static_cast<int>(n), 0.0, reference.data<double>(), static_cast<int>(n));

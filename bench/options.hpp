@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "weft/compute.hpp"
@@ -69,6 +70,18 @@ double best_of(long repeat, F&& f) {
     best = std::min(best, seconds_since(t));
   }
   return best;
+}
+
+/// The best times of `repeat` runs each of f() and of its peer(), taken in
+/// turns, so that a machine that slows down for a while slows both.
+template <class F, class G>
+std::pair<double, double> best_of_side_by_side(long repeat, F&& f, G&& peer) {
+  double best = 1e30, best_peer = 1e30;
+  for (long r = 0; r < repeat; ++r) {
+    best = std::min(best, best_of(1, f));
+    best_peer = std::min(best_peer, best_of(1, peer));
+  }
+  return {best, best_peer};
 }
 
 }  // namespace weft_bench
