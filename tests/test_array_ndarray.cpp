@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/array/large_memory.hpp"
 #include "array/numpy_oracle.hpp"
 #include "weft/array/ndarray.hpp"
 #include "weft/error.hpp"
@@ -96,6 +97,36 @@ TEST_CASE("NDArray construction, shape helpers and alignment", "[array-ndarray]"
   CHECK_THROWS_WITH(x.item(), StartsWith("[weft.value.not-scalar]"));
   CHECK(x.at<double>({1, 2}) == 5.0);
   CHECK(x.slice(1, 2, 3).slice(0, 1, 2).item<int>() == 5);
+}
+
+TEST_CASE("Large arrays start on a huge page and reuse a freed large array's memory", "[array-ndarray]") {
+  constexpr std::uintptr_t huge_page = std::uintptr_t{2} << 20;
+  weft::array::detail::release_kept_large_memory();  // none kept from other tests
+  const void* first = nullptr;
+  {
+    wa::NDArray a(wa::DType::float64, {1000, 1000});  // 8 MB
+    first = a.raw_data();
+    CHECK(reinterpret_cast<std::uintptr_t>(first) % huge_page == 0);
+    a.fill(wa::Scalar(1.5));
+  }
+  {
+    // Freed memory is kept: the next array of about that size gets it back,
+    // and owns every element (written without reading what was there).
+    wa::NDArray b(wa::DType::int64, {999, 1001});
+    CHECK(b.raw_data() == first);
+    b.fill(wa::Scalar(std::int64_t{-3}));
+    CHECK(b.at<std::int64_t>({998, 1000}) == -3);
+    // A small array does not take a large mapping.
+    const wa::NDArray small(wa::DType::float64, {10, 10});
+    CHECK(small.raw_data() != first);
+  }
+  // Given back (the nanny does this before it measures a worker's memory),
+  // the kept mapping is unmapped and new arrays work as before.
+  weft::array::detail::release_kept_large_memory();
+  wa::NDArray c(wa::DType::float64, {1000, 1000});
+  CHECK(reinterpret_cast<std::uintptr_t>(c.raw_data()) % huge_page == 0);
+  c.fill(wa::Scalar(2.0));
+  CHECK(c.at<double>({999, 999}) == 2.0);
 }
 
 TEST_CASE("NDArray views match NumPy's slicing, transpose, broadcast and reshape", "[array-ndarray]") {
