@@ -176,13 +176,14 @@ TEST_CASE("from_hdf5 copies unfiltered data from the file into blocks that cross
 TEST_CASE("from_hdf5 reads large uncached blocks with O_DIRECT, on several threads at once", "[io-hdf5]") {
   Scratch scratch;
   const std::string path = scratch / "large.h5";
-  // 24 MB contiguous (one block of whole rows is one read, larger than the
-  // 16 MiB staging memory, ending at the file's unaligned end) and 6.7 MB
-  // chunked by 4 MB chunks (a block of several chunks, each one read).
+  // 40 MB contiguous (one block of whole rows is one read of 5 spans, more
+  // than a task has in flight (4 of 8 MiB), ending at the file's unaligned
+  // end) and 6.7 MB chunked by 4 MB chunks (a block of several chunks, each
+  // one read).
   const auto want = numpy(
       "import h5py\n"
       "rng = np.random.default_rng(3)\n"
-      "c = rng.random((3001, 1000))\n"
+      "c = rng.random((5001, 1000))\n"
       "k = rng.integers(-1000, 1000, size=(1100, 1523)).astype(np.int32)\n"
       "with h5py.File('" + path + "', 'w') as f:\n"
       "    f.create_dataset('k', data=k, chunks=(1000, 1000))\n"
@@ -196,7 +197,7 @@ TEST_CASE("from_hdf5 reads large uncached blocks with O_DIRECT, on several threa
     weft::config::set scope{{"io.direct-reads", direct_reads}};
     drop_from_page_cache(path);
     // Blocks read at once on the threads scheduler, into kept block memory.
-    CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{3001, 1000}).compute(weft::scheduler::threads).equals(want[0]));
+    CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{5001, 1000}).compute(weft::scheduler::threads).equals(want[0]));
     CHECK(wio::from_hdf5(path, "c", wa::ChunkSpec{700, 1000}).compute(weft::scheduler::threads).equals(want[0]));
     CHECK(wio::from_hdf5(path, "k", wa::ChunkSpec{1100, 1523}).compute(weft::scheduler::threads).equals(want[1]));
     CHECK(wio::from_hdf5(path, "k", wa::ChunkSpec{550, 700}).compute(weft::scheduler::threads).equals(want[1]));
@@ -210,7 +211,7 @@ TEST_CASE("from_hdf5 reads large uncached blocks with O_DIRECT, on several threa
     weft::config::set scope{{"io.direct-reads", "never"}};
     drop_from_page_cache(path);
     CHECK(wio::from_hdf5(path, "c").compute(weft::scheduler::threads).equals(want[0]));
-    CHECK(cached_pages(path) >= static_cast<std::ptrdiff_t>(3001 * 1000 * 8 / page));
+    CHECK(cached_pages(path) >= static_cast<std::ptrdiff_t>(5001 * 1000 * 8 / page));
   }
   CHECK(wio::from_hdf5(path, "c").compute(weft::scheduler::threads).equals(want[0]));
 }

@@ -11,7 +11,9 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <system_error>
 #include <tuple>
@@ -22,6 +24,7 @@
 #include "hdf5_library.hpp"
 #include "hdf5_read.hpp"
 #include "open_files.hpp"
+#include "read_ahead.hpp"
 #include "weft/config.hpp"
 #include "weft/error.hpp"
 #include "weft/io/hdf5.hpp"
@@ -320,10 +323,13 @@ constexpr std::size_t kDirectAlignment = 4096;
 // Batches smaller than this read buffered: without read-ahead, many small
 // direct reads would each wait for the device.
 constexpr std::size_t kMinDirectBytes = std::size_t{1} << 20;
-// A direct read's staging memory, per read task: large enough that each
-// request keeps the device busy (the kernel splits it in max_sectors_kb
-// pieces, all in flight at once), small enough to stay cheap per thread.
-constexpr std::size_t kStagingBytes = std::size_t{16} << 20;
+// A direct read's span, and how many of a task's spans are in flight at
+// once (its staging memory holds that many): each span large enough that
+// its request keeps the device busy (the kernel splits it in max_sectors_kb
+// pieces, all in flight at once), the whole small enough to stay cheap per
+// task (32 MiB).
+constexpr std::size_t kSpanBytes = std::size_t{8} << 20;
+constexpr std::size_t kSpansInFlight = 4;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
@@ -354,24 +360,52 @@ bool in_page_cache(int fd, off_t offset, std::size_t bytes) {
 }
 
 // Reads the batch with the O_DIRECT descriptor `fd`: aligned spans of the
-// file into `staging`, copied out into the batch's buffers (from `first`
-// on), consuming the batch. false when the file system refused a read
-// (EINVAL) or returned a short one before the end: what is left of the
-// batch then reads buffered.
+// file, each into its slot of `staging` and copied out into the batch's
+// buffers (from `first` on), consuming the batch. kSpansInFlight spans are
+// read at once (on I/O threads, read_ahead.hpp) and each copied out as it
+// comes, so the device always has this task's next requests: with one
+// read in flight per task, the device sat idle while a task copied (on 3
+// ranks of 2 cores a worker runs one task at a time), and a single direct
+// request at a time reads at a third of the buffered rate here. false when
+// the file system refused a read (EINVAL) or returned a short one before
+// the end: what is left of the batch then reads buffered. No read is in
+// flight when it returns or throws.
 bool read_batch_directly(int fd, ReadBatch& batch, std::size_t& first, char* staging, std::size_t staging_bytes,
                          const std::string& context) {
   const off_t end = batch.offset + static_cast<off_t>(batch.bytes);
-  off_t at = batch.offset / static_cast<off_t>(kDirectAlignment) * static_cast<off_t>(kDirectAlignment);
+  const std::size_t span = staging_bytes / kSpansInFlight / kDirectAlignment * kDirectAlignment;
+  struct Span {
+    off_t at;
+    std::size_t bytes;
+    char* into;
+    std::future<ReadResult> result;
+  };
+  struct InFlight : std::deque<Span> {
+    ~InFlight() {
+      for (Span& s : *this) s.result.wait();  // none may outlive `staging`
+    }
+  } flight;
+  off_t next = batch.offset / static_cast<off_t>(kDirectAlignment) * static_cast<off_t>(kDirectAlignment);
+  std::size_t issued = 0;
+  const auto issue = [&] {
+    for (; flight.size() < kSpansInFlight && next < end; ++issued) {
+      const std::size_t want = std::min(span, round_up(static_cast<std::size_t>(end - next), kDirectAlignment));
+      char* into = staging + issued % kSpansInFlight * span;
+      flight.push_back({next, want, into, read_ahead(fd, into, want, next)});
+      next += static_cast<off_t>(want);
+    }
+  };
+  issue();
   while (batch.offset < end) {
-    const std::size_t want = std::min(staging_bytes, round_up(static_cast<std::size_t>(end - at), kDirectAlignment));
-    const ssize_t got = ::pread(fd, staging, want, at);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && errno == EINVAL) return false;
-    if (got < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(errno));
-    if (got == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
-    const off_t filled = std::min(at + static_cast<off_t>(got), end);
+    Span done = std::move(flight.front());
+    flight.pop_front();
+    const ReadResult got = done.result.get();
+    if (got.bytes < 0 && got.error == EINVAL) return false;
+    if (got.bytes < 0) throw IoError("cannot-read", context + ": " + std::generic_category().message(got.error));
+    if (got.bytes == 0) throw IoError("cannot-read", context + ": the file ends before the data (truncated?)");
+    const off_t filled = std::min(done.at + static_cast<off_t>(got.bytes), end);
     if (filled > batch.offset) {
-      const char* from = staging + (batch.offset - at);
+      const char* from = done.into + (batch.offset - done.at);
       for (auto left = static_cast<std::size_t>(filled - batch.offset); left > 0;) {
         iovec& to = batch.buffers[first];
         const std::size_t step = std::min(left, to.iov_len);
@@ -383,8 +417,8 @@ bool read_batch_directly(int fd, ReadBatch& batch, std::size_t& first, char* sta
       batch.bytes -= static_cast<std::size_t>(filled - batch.offset);
       batch.offset = filled;
     }
-    at += static_cast<off_t>(got);
-    if (at % static_cast<off_t>(kDirectAlignment) != 0 && batch.offset < end) return false;
+    if (static_cast<std::size_t>(got.bytes) < done.bytes && batch.offset < end) return false;  // short
+    issue();  // into the slot just copied out
   }
   return true;
 }
@@ -407,7 +441,8 @@ void DirectRead::read(const Shape& start, const Shape& extent, std::size_t items
                   !in_page_cache(file->buffered(), batch.offset, batch.bytes)));
     if (direct[i])
       staging_bytes =
-          std::max(staging_bytes, std::min(kStagingBytes, round_up(batch.bytes, kDirectAlignment) + kDirectAlignment));
+          std::max(staging_bytes,
+                   kSpansInFlight * std::min(kSpanBytes, round_up(batch.bytes, kDirectAlignment) + kDirectAlignment));
     else
       ::posix_fadvise(file->buffered(), batch.offset, static_cast<off_t>(batch.bytes), POSIX_FADV_WILLNEED);  // advice only
   }
