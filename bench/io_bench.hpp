@@ -1,7 +1,10 @@
-// bench/io_dd.hpp - the disk's own speed beside the array I/O benches
-// (io_hdf5.cpp, io_netcdf.cpp): `dd` to the same folder in the same run,
-// the median of three (dd here varies a lot), dropping a file from the
-// page cache so that a read comes from disk, and a read bench's figures.
+// bench/io_bench.hpp - what the array I/O benches (io_hdf5.cpp,
+// io_netcdf.cpp) share: their workload (an n x n float64 random array in
+// blocks, a file in --dir), and their peer, `dd` to the same folder, timed
+// in turns with weft: round r runs weft's write (or read) and then dd's, so
+// a slow spell of this VM's disk (dd here ranges 250-520 MB/s within
+// minutes) slows both; the figures are the medians over the rounds
+// (--repeat, 3 by default).
 #pragma once
 
 #include <fcntl.h>
@@ -20,7 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "options.hpp"
-#include "weft/array/chunks.hpp"
+#include "weft/array.hpp"
 #include "weft/error.hpp"
 
 namespace weft_bench {
@@ -55,37 +58,93 @@ inline double run_dd(const std::string& args) {
   return bytes / seconds / 1e6;
 }
 
-inline double median_of_3(const std::function<double()>& f) {
-  std::vector<double> v{f(), f(), f()};
+inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v[1];
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-// dd writing 800 MB into `dir`, median of three.
+// MB/s (1e6 B/s) of moving `bytes` in each of `seconds`.
+inline std::vector<double> rates(double bytes, const std::vector<double>& seconds) {
+  std::vector<double> out;
+  for (double s : seconds) out.push_back(bytes / s / 1e6);
+  return out;
+}
+
+// dd writing 800 MB into `dir` (then removed).
 inline double dd_write_mbps(const fs::path& dir) {
   const fs::path file = dir / ("weft-bench-dd-" + std::to_string(::getpid()));
-  const double mbps = median_of_3([&] {
-    return run_dd("if=/dev/zero of='" + file.string() + "' bs=8M count=100 conv=fdatasync");
-  });
+  const double mbps = run_dd("if=/dev/zero of='" + file.string() + "' bs=8M count=100 conv=fdatasync");
   fs::remove(file);
   return mbps;
 }
 
-// dd reading `file` from disk, median of three.
+// dd reading `file` from disk (after dropping it from the page cache).
 inline double dd_read_mbps(const fs::path& file) {
-  return median_of_3([&] {
-    drop_from_page_cache(file);
-    return run_dd("if='" + file.string() + "' of=/dev/null bs=8M");
-  });
+  drop_from_page_cache(file);
+  return run_dd("if='" + file.string() + "' of=/dev/null bs=8M");
 }
 
-// The figures of a read bench: `read_sum` reads `file` (`bytes` long, written
-// by the bench) whole and returns the sum of its values, which should be
-// `want`. mbps: the best of `repeat` reads after dropping the file from the
-// page cache; dd_mbps: dd reading it after the same drop (ratio: the two);
-// cached_mbps / dd_cached_mbps: the same two reads from the page cache (the
-// CPU's part of a read); dd_write_mbps: dd's conv=fdatasync write to the same
-// folder (the peer). Removes the file.
+// The workload of an I/O bench: --n, --chunk, --repeat (rounds), --dir and
+// the scheduler options; x, the random array written (seed 42).
+struct IoWorkload {
+  std::int64_t n, chunk;
+  long repeat;
+  fs::path dir;
+  weft::ComputeOptions co;
+  weft::array::Array x;
+  explicit IoWorkload(Options& opts)
+      : n(opts.get_int("n", 10000)),
+        chunk(opts.get_int("chunk", 1000)),
+        repeat(std::max(1L, opts.get_int("repeat", 3))),
+        dir(opts.get("dir", fs::temp_directory_path().string())),
+        co(compute_options(opts)),
+        x(weft::array::random::RandomState(42).random({n, n}, {chunk, chunk})) {}
+  // This process's file of the bench, ending in `suffix` (".h5", ".nc").
+  fs::path file(const std::string& suffix) const {
+    return dir / ("weft-bench-" + std::to_string(::getpid()) + suffix);
+  }
+  double bytes() const { return static_cast<double>(n * n * 8); }
+  double sum_of(const weft::array::Array& a) const { return a.sum().compute(co).item<double>(); }
+  nlohmann::json fields(const char* bench) const {
+    return {{"bench", bench}, {"n", n}, {"chunk", chunk}, {"ranks", weft::nranks()}, {"rounds", repeat},
+            {"dir", dir.string()}};
+  }
+};
+
+// The figures of a write bench: `write` writes w.x to `file`, which
+// read_sum() then reads back. Each round times `write` and dd's write, in
+// the order weft-dd, dd-weft, weft-dd, ... (a write slows the one after it
+// while the host flushes its cache, so each goes first as often as the
+// other); each write's file is removed right after it (untimed; the last
+// weft write's file after the read back). round_mbps / round_dd_mbps: each
+// round's rates; seconds / mbps: the median write (from the graph to the
+// fsync of the file and its folder); dd_mbps: the median dd
+// (conv=fdatasync); ratio: the two; generate_seconds: the median x.sum()
+// (the generation alone), and write_mbps / write_ratio the same figures for
+// the time after it (the write step starts once every block exists).
+inline nlohmann::json write_figures(const IoWorkload& w, const fs::path& file, const std::function<void()>& write,
+                                    const std::function<double()>& read_sum) {
+  std::vector<double> seconds, dd, generate;
+  double sum = 0.0;
+  fs::remove(file);
+  for (long r = 0; r < w.repeat; ++r) {
+    if (r % 2 == 1) dd.push_back(dd_write_mbps(w.dir));
+    generate.push_back(best_of(1, [&] { sum = w.sum_of(w.x); }));
+    seconds.push_back(best_of(1, write));
+    if (r + 1 < w.repeat) fs::remove(file);
+    if (r % 2 == 0) dd.push_back(dd_write_mbps(w.dir));
+  }
+  const double got = read_sum();
+  fs::remove(file);
+  const double s = median(seconds), d = median(dd), g = median(generate);
+  const double mbps = w.bytes() / s / 1e6, write_mbps = w.bytes() / (s - g) / 1e6;
+  return {{"round_mbps", rates(w.bytes(), seconds)}, {"round_dd_mbps", dd},
+          {"seconds", s},          {"mbps", mbps},         {"dd_mbps", d},
+          {"ratio", mbps / d},     {"generate_seconds", g}, {"write_mbps", write_mbps},
+          {"write_ratio", write_mbps / d}, {"correct", std::fabs(got - sum) <= 1e-9 * std::fabs(sum)}};
+}
+
 /// The blocks a read bench asks for (--read-chunk N: N along every axis;
 /// "auto", the default: the reader's own choice, nullopt), and its text.
 inline std::pair<std::optional<weft::array::ChunkSpec>, std::string> read_chunks_option(Options& opts) {
@@ -94,26 +153,37 @@ inline std::pair<std::optional<weft::array::ChunkSpec>, std::string> read_chunks
   return {weft::array::ChunkSpec(static_cast<std::int64_t>(std::stoll(text))), text};
 }
 
+// The figures of a read bench: `read_sum` reads `file` (`bytes` long, written
+// by the bench) whole and returns the sum of its values, which should be
+// `want`. Each round times read_sum after dropping the file from the page
+// cache, then dd reading it after the same drop, then both again from the
+// page cache (the CPU's part of a read). round_mbps / round_dd_mbps: each
+// round's uncached rates; mbps / dd_mbps: the medians of the
+// uncached reads (ratio: the two); cached_mbps / dd_cached_mbps: of the
+// cached ones; dd_write_mbps: dd's conv=fdatasync write to the same folder
+// (the peer), after the rounds. Removes the file.
 inline nlohmann::json read_figures(const fs::path& file, double bytes, long repeat, double want,
                                    const std::function<double()>& read_sum) {
-  double got = 0.0;
-  const auto close_to_want = [&] { return std::fabs(got - want) <= 1e-9 * std::fabs(want); };
-  const double seconds = best_of(repeat, [&] {
+  std::vector<double> seconds, dd, cached_seconds, dd_cached;
+  bool correct = true;
+  const auto read = [&] { correct = correct && std::fabs(read_sum() - want) <= 1e-9 * std::fabs(want); };
+  for (long r = 0; r < repeat; ++r) {
     drop_from_page_cache(file);
-    got = read_sum();
-  });
-  const double dd = dd_read_mbps(file);
-  const bool correct = close_to_want();
-  const double cached_seconds = best_of(repeat, [&] { got = read_sum(); });
-  const double dd_cached = median_of_3([&] { return run_dd("if='" + file.string() + "' of=/dev/null bs=8M"); });
+    seconds.push_back(best_of(1, read));
+    dd.push_back(dd_read_mbps(file));
+    cached_seconds.push_back(best_of(1, read));
+    dd_cached.push_back(run_dd("if='" + file.string() + "' of=/dev/null bs=8M"));
+  }
   fs::remove(file);
   const double dd_write = dd_write_mbps(file.parent_path());
-  const double mbps = bytes / seconds / 1e6, cached_mbps = bytes / cached_seconds / 1e6;
-  return {{"seconds", seconds},          {"mbps", mbps},
-          {"dd_mbps", dd},               {"ratio", mbps / dd},
+  const double mbps = bytes / median(seconds) / 1e6, cached_mbps = bytes / median(cached_seconds) / 1e6;
+  const double dd_mbps = median(dd), dd_cached_mbps = median(dd_cached);
+  return {{"round_mbps", rates(bytes, seconds)}, {"round_dd_mbps", dd},
+          {"seconds", median(seconds)},  {"mbps", mbps},
+          {"dd_mbps", dd_mbps},          {"ratio", mbps / dd_mbps},
           {"dd_write_mbps", dd_write},   {"ratio_to_dd_write", mbps / dd_write},
-          {"cached_mbps", cached_mbps},  {"dd_cached_mbps", dd_cached},
-          {"cached_ratio", cached_mbps / dd_cached}, {"correct", correct && close_to_want()}};
+          {"cached_mbps", cached_mbps},  {"dd_cached_mbps", dd_cached_mbps},
+          {"cached_ratio", cached_mbps / dd_cached_mbps}, {"correct", correct}};
 }
 
 }  // namespace weft_bench
