@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -73,12 +74,18 @@ double best_of(long repeat, F&& f) {
 }
 
 /// The best times of `repeat` runs each of f() and of its peer(), taken in
-/// turns, so that a machine that slows down for a while slows both.
+/// turns, so that a machine that slows down for a while slows both. Each
+/// run starts after a pause of 0.3 s, so that neither runs beside the
+/// other's idle threads: OpenBLAS's helper threads keep polling (with
+/// sched_yield) for ~0.1 s after a call, which took 3-10% of the 2 cores
+/// from the matmul that followed a dgemm.
 template <class F, class G>
 std::pair<double, double> best_of_side_by_side(long repeat, F&& f, G&& peer) {
   double best = 1e30, best_peer = 1e30;
   for (long r = 0; r < repeat; ++r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     best = std::min(best, best_of(1, f));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     best_peer = std::min(best_peer, best_of(1, peer));
   }
   return {best, best_peer};
