@@ -129,17 +129,42 @@ for format in hdf5 netcdf npy raw; do
   # 0 tells the workers at once, and the write step they are inside
   # discards its output. The workers are stopped (SIGSTOP) while rank 0 gets
   # the signal and fails the client's wait, so that the write is still
-  # running when they go on, however fast this disk is.
-  before=$(snapshot)
-  start_job $format write
-  workers=$(stop_workers_when_writing) || fail "$format: no write to stop"
-  kill -TERM "$(weft_pid_of 0)"
-  weft_wait_until "the client's terminated error" grep -q 'weft.runtime.terminated' "$log"
-  kill -CONT $workers
-  weft_end_job 143
-  grep -qx 'weft: draining: .*, SIGTERM' "$log" || fail "$format: rank 0 should drain the job on its SIGTERM"
-  ! temporary_present || fail "$format: a temporary file is left after SIGTERM to rank 0 during the write"
-  test "$(snapshot)" = "$before" || fail "$format: SIGTERM to rank 0 during the write did not discard the output"
+  # running when they go on, however fast this disk is. Two races remain:
+  # the write can be renamed before the watcher stops the workers (nothing
+  # to interrupt), or the workers can be stopped between the step's last
+  # check and its rename (the step then keeps its output, whole, as a write
+  # that ends before a SIGTERM does). Either way the case runs again, and it
+  # fails when no try of 5 discarded the output. (A third, about once in
+  # three runs, was a worker's probe missing rank 0's queued message:
+  # rank0_stopped, src/dist/worker.cpp, now probes twice.)
+  discarded=no
+  for attempt in 1 2 3 4 5; do
+    before=$(snapshot)
+    start_job $format write
+    workers=$(stop_workers_when_writing) || fail "$format: no write to stop"
+    if temporary_present; then
+      kill -TERM "$(weft_pid_of 0)"
+      weft_wait_until "the client's terminated error" grep -q 'weft.runtime.terminated' "$log"
+      sleep 0.2  # rank 0's comm thread sends the stop message
+      kill -CONT $workers
+      weft_end_job 143
+      grep -qx 'weft: draining: .*, SIGTERM' "$log" || fail "$format: rank 0 should drain the job on its SIGTERM"
+      ! temporary_present || fail "$format: a temporary file is left after SIGTERM to rank 0 during the write"
+      if test "$(snapshot)" = "$before"; then
+        discarded=yes
+        break
+      fi
+      whole $format || fail "$format: SIGTERM to rank 0 during the write left a changed target that is not whole"
+      echo "io_interrupted.sh: $format: rank 0's stop reached the workers after their last check (target whole); again"
+    else
+      kill -CONT $workers
+      kill -TERM "$(weft_pid_of 0)" 2>/dev/null
+      wait $job || true  # 0 or 143: the job is over either way
+      weft_no_rank_left
+      echo "io_interrupted.sh: $format: the write ended before its workers stopped; again"
+    fi
+  done
+  test $discarded = yes || fail "$format: SIGTERM to rank 0 during the write never discarded the output in 5 tries"
 
   # A write that ended just before the kill leaves the new target whole.
   before=$(snapshot)
