@@ -6,7 +6,10 @@
 // where the CPU can (array-expr: 10% fewer instructions, docs/benchmarks.md).
 #pragma once
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Not under ThreadSanitizer: the ifunc resolvers run while the dynamic
+// loader relocates the library, before TSan's runtime is up, and the
+// instrumented resolver crashed every program at load.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__SANITIZE_THREAD__)
 #define WEFT_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
 #else
 #define WEFT_AVX2_CLONE
