@@ -23,8 +23,12 @@ namespace weft {
 
 namespace dist {
 namespace {
-volatile std::sig_atomic_t received_signal = 0;
-extern "C" void on_stop_signal(int sig) { received_signal = sig; }
+// Read by other threads (the comm threads), so a lock-free atomic rather than
+// volatile sig_atomic_t, which is safe only within the signalled thread
+// (ThreadSanitizer reported the race). Lock-free atomics are signal-safe.
+std::atomic<int> received_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+extern "C" void on_stop_signal(int sig) { received_signal.store(sig, std::memory_order_relaxed); }
 }  // namespace
 
 void install_stop_signals() {
@@ -34,7 +38,7 @@ void install_stop_signals() {
   for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaction(sig, &sa, nullptr);
 }
 
-int stop_signal() noexcept { return received_signal; }
+int stop_signal() noexcept { return received_signal.load(std::memory_order_relaxed); }
 
 std::string signal_name(int sig) {
   const char* abbrev = sigabbrev_np(sig);
