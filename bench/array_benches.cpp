@@ -46,8 +46,6 @@ double stream_sum(const wa::NDArray& a) {
 
 double scalar(const wa::Array& x, const weft::ComputeOptions& co) { return x.compute(co).item<double>(); }
 
-bool near(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * std::fabs(want); }
-
 // What the workload benchmarks read from their options: --n, --chunk,
 // --repeat and the scheduler (--scheduler, --threads).
 struct Workload {

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -79,11 +78,8 @@ inline double dd_write_mbps(const fs::path& dir) {
   return mbps;
 }
 
-// dd reading `file` from disk (after dropping it from the page cache).
-inline double dd_read_mbps(const fs::path& file) {
-  drop_from_page_cache(file);
-  return run_dd("if='" + file.string() + "' of=/dev/null bs=8M");
-}
+// dd reading `file` (from the page cache where it is there).
+inline double dd_read_mbps(const fs::path& file) { return run_dd("if='" + file.string() + "' of=/dev/null bs=8M"); }
 
 // The workload of an I/O bench: --n, --chunk, --repeat (rounds), --dir and
 // the scheduler options; x, the random array written (seed 42).
@@ -142,7 +138,7 @@ inline nlohmann::json write_figures(const IoWorkload& w, const fs::path& file, c
   return {{"round_mbps", rates(w.bytes(), seconds)}, {"round_dd_mbps", dd},
           {"seconds", s},          {"mbps", mbps},         {"dd_mbps", d},
           {"ratio", mbps / d},     {"generate_seconds", g}, {"write_mbps", write_mbps},
-          {"write_ratio", write_mbps / d}, {"correct", std::fabs(got - sum) <= 1e-9 * std::fabs(sum)}};
+          {"write_ratio", write_mbps / d}, {"correct", near(got, sum, 1e-9)}};
 }
 
 /// The blocks a read bench asks for (--read-chunk N: N along every axis;
@@ -153,32 +149,33 @@ inline std::pair<std::optional<weft::array::ChunkSpec>, std::string> read_chunks
   return {weft::array::ChunkSpec(static_cast<std::int64_t>(std::stoll(text))), text};
 }
 
-// The figures of a read bench: `read_sum` reads `file` (`bytes` long, written
-// by the bench) whole and returns the sum of its values, which should be
-// `want`. Each round times read_sum after dropping the file from the page
+// The figures of a read bench: `read_sum` reads `file` (w.bytes() long,
+// written by the bench) whole and returns the sum of its values, which
+// should be `want`. Each round times read_sum after dropping the file from the page
 // cache, then dd reading it after the same drop, then both again from the
 // page cache (the CPU's part of a read). round_mbps / round_dd_mbps: each
 // round's uncached rates; mbps / dd_mbps: the medians of the
 // uncached reads (ratio: the two); cached_mbps / dd_cached_mbps: of the
 // cached ones; dd_write_mbps: dd's conv=fdatasync write to the same folder
 // (the peer), after the rounds. Removes the file.
-inline nlohmann::json read_figures(const fs::path& file, double bytes, long repeat, double want,
+inline nlohmann::json read_figures(const IoWorkload& w, const fs::path& file, double want,
                                    const std::function<double()>& read_sum) {
   std::vector<double> seconds, dd, cached_seconds, dd_cached;
   bool correct = true;
-  const auto read = [&] { correct = correct && std::fabs(read_sum() - want) <= 1e-9 * std::fabs(want); };
-  for (long r = 0; r < repeat; ++r) {
+  const auto read = [&] { correct = correct && near(read_sum(), want, 1e-9); };
+  for (long r = 0; r < w.repeat; ++r) {
     drop_from_page_cache(file);
     seconds.push_back(best_of(1, read));
+    drop_from_page_cache(file);
     dd.push_back(dd_read_mbps(file));
     cached_seconds.push_back(best_of(1, read));
-    dd_cached.push_back(run_dd("if='" + file.string() + "' of=/dev/null bs=8M"));
+    dd_cached.push_back(dd_read_mbps(file));
   }
   fs::remove(file);
   const double dd_write = dd_write_mbps(file.parent_path());
-  const double mbps = bytes / median(seconds) / 1e6, cached_mbps = bytes / median(cached_seconds) / 1e6;
+  const double mbps = w.bytes() / median(seconds) / 1e6, cached_mbps = w.bytes() / median(cached_seconds) / 1e6;
   const double dd_mbps = median(dd), dd_cached_mbps = median(dd_cached);
-  return {{"round_mbps", rates(bytes, seconds)}, {"round_dd_mbps", dd},
+  return {{"round_mbps", rates(w.bytes(), seconds)}, {"round_dd_mbps", dd},
           {"seconds", median(seconds)},  {"mbps", mbps},
           {"dd_mbps", dd_mbps},          {"ratio", mbps / dd_mbps},
           {"dd_write_mbps", dd_write},   {"ratio_to_dd_write", mbps / dd_write},

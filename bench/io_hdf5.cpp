@@ -48,7 +48,7 @@ void from_hdf5(Options& opts) {
   weft::io::to_hdf5(file, "/x", w.x, {.overwrite = true}, w.co);
   nlohmann::json j = w.fields("from-hdf5");
   j["read_chunk"] = read_chunk;
-  j.update(read_figures(file, w.bytes(), w.repeat, w.sum_of(w.x),
+  j.update(read_figures(w, file, w.sum_of(w.x),
                         [&] { return w.sum_of(weft::io::from_hdf5(file, "/x", read_chunks)); }));
   std::printf("%s\n", j.dump().c_str());
 }

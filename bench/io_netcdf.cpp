@@ -55,7 +55,7 @@ void from_netcdf(Options& opts) {
   write_variable(w, file, 0);
   nlohmann::json j = w.fields("from-netcdf");
   j["read_chunk"] = read_chunk;
-  j.update(read_figures(file, w.bytes(), w.repeat, w.sum_of(w.x),
+  j.update(read_figures(w, file, w.sum_of(w.x),
                         [&] { return w.sum_of(weft::io::from_netcdf(file, "x", read_chunks)); }));
   std::printf("%s\n", j.dump().c_str());
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <string>
 #include <thread>
@@ -60,6 +61,9 @@ inline weft::ComputeOptions compute_options(Options& opts) {
   if (threads > 0) o.num_workers = static_cast<unsigned>(threads);
   return o;
 }
+
+/// Whether `got` is `want` to the relative tolerance `rtol`.
+inline bool near(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * std::fabs(want); }
 
 /// The best time of `repeat` runs of f().
 template <class F>
