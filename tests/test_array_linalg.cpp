@@ -3,12 +3,14 @@
 // blocks, empty operands; one task per output block; errors before tasks.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "array/block_inputs.hpp"
 #include "array/numpy_oracle.hpp"
 #include "weft/array/linalg.hpp"
+#include "weft/compute.hpp"
 #include "weft/error.hpp"
 #include "weft/scheduler.hpp"
 
@@ -213,6 +215,34 @@ TEST_CASE("one task per output block sums all block pairs", "[array-linalg]") {
   std::vector<std::byte> bytes;
   CHECK_NOTHROW(weft::detail::encode_task(*c.block_task(std::vector<std::int64_t>{0, 0}), bytes));
   CHECK_FALSE(bytes.empty());
+}
+
+TEST_CASE("idle threads that help a long contraction do not change its bits", "[array-linalg][help]") {
+  // One output block, a contracted length of 5 gemm slices: the second thread
+  // is idle from the start and joins at a slice boundary.
+  for (const wa::DType dtype : {wa::DType::float64, wa::DType::complex128, wa::DType::int64}) {
+    const wa::NDArray a = sample(dtype, {300, 1100}, 3), b = sample(dtype, {1100, 260}, 4);
+    const wa::Array product = wa::matmul(chunked(a, {{300}, {1100}}), chunked(b, {{1100}, {260}}));
+    // One pool thread: single-threaded BLAS as with help, and no helper.
+    weft::ComputeOptions one(weft::scheduler::threads);
+    one.num_workers = 1;
+    const wa::NDArray alone = product.compute(one);
+    const std::vector<wa::NDArray> want = weft::test::numpy("out = [a @ b]", {{"a", a}, {"b", b}});
+    weft::test::check_close(alone, want.at(0), dtype == wa::DType::int64 ? 0 : 1e-10, 1e-12, true, "a @ b");
+    weft::ComputeStats stats;
+    weft::ComputeOptions o(weft::scheduler::threads);
+    o.num_workers = 2;
+    o.stats = &stats;
+    // Whether the helper arrives in time is up to the OS: try until it did.
+    std::size_t helped = 0;
+    for (int attempt = 0; attempt < 20 && helped == 0; ++attempt) {
+      const wa::NDArray with_help = product.compute(o);
+      REQUIRE(with_help.nbytes() == alone.nbytes());
+      CHECK(std::memcmp(with_help.raw_data(), alone.raw_data(), alone.nbytes()) == 0);
+      helped = stats.parts_helped;
+    }
+    CHECK(helped > 0);
+  }
 }
 
 TEST_CASE("linalg errors come before any task exists", "[array-linalg]") {

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <numeric>
@@ -11,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "../src/core/task_help.hpp"
 #include "weft/weft.hpp"
 
 using weft::Delayed;
@@ -246,4 +250,89 @@ TEST_CASE("progress bar and profiler follow a real computation", "[scheduler][di
   }
   CHECK(keys.size() == records.size());
   CHECK(keys.count(all.key().str()) == 1);
+}
+
+namespace {
+
+// What the parts of one task saw: the thread of the task, and per part run
+// its number and thread.
+struct PartLog {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::thread::id owner;
+  std::vector<unsigned> parts;
+  std::vector<std::thread::id> threads;
+  bool helped() const {
+    return std::any_of(threads.begin(), threads.end(), [&](std::thread::id t) { return t != owner; });
+  }
+};
+PartLog* part_log = nullptr;  // tasks travel as plain functions: they find the log here
+
+// A task that offers `count` parts. With `wait_for_help`, the first part to
+// run waits (up to 10 s) until another thread has run one, so that an idle
+// thread gets its chance on a loaded machine; with `fail_last` the last part throws.
+unsigned offer_parts(unsigned count, bool wait_for_help, bool fail_last) {
+  {
+    std::lock_guard lock(part_log->mutex);
+    part_log->owner = std::this_thread::get_id();
+  }
+  weft::detail::run_parts(count, [&](unsigned p) {
+    std::unique_lock lock(part_log->mutex);
+    part_log->parts.push_back(p);
+    part_log->threads.push_back(std::this_thread::get_id());
+    part_log->cv.notify_all();
+    if (wait_for_help && part_log->parts.size() == 1)
+      part_log->cv.wait_for(lock, std::chrono::seconds(10), [] { return part_log->helped(); });
+    lock.unlock();
+    if (fail_last && p == count - 1) throw std::runtime_error("part " + std::to_string(p) + " failed");
+  });
+  return count;
+}
+
+std::vector<unsigned> sorted(std::vector<unsigned> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("idle threads help a task that offers parts of its work", "[scheduler][help]") {
+  PartLog log;
+  part_log = &log;
+  weft::ComputeStats stats;
+  weft::ComputeOptions o = with(weft::SchedulerKind::threads, 2);
+  o.stats = &stats;
+  CHECK(delayed(offer_parts)(8u, true, false).compute(o) == 8u);
+  CHECK(sorted(log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7});
+  REQUIRE(log.helped());
+  const auto by_helpers = static_cast<std::size_t>(
+      std::count_if(log.threads.begin(), log.threads.end(), [&](std::thread::id t) { return t != log.owner; }));
+  CHECK(stats.parts_helped == by_helpers);
+  part_log = nullptr;
+}
+
+TEST_CASE("a part's error fails its task after every part ran; the pool goes on", "[scheduler][help][errors]") {
+  PartLog log;
+  part_log = &log;
+  CHECK_THROWS_WITH(delayed(offer_parts)(6u, true, true).compute(with(weft::SchedulerKind::threads, 2)),
+                    Catch::Matchers::Contains("part 5 failed"));
+  CHECK(sorted(log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5});
+  PartLog again;
+  part_log = &again;
+  CHECK(delayed(offer_parts)(3u, false, false).compute(with(weft::SchedulerKind::threads, 2)) == 3u);
+  CHECK(sorted(again.parts) == std::vector<unsigned>{0, 1, 2});
+  part_log = nullptr;
+}
+
+TEST_CASE("without idle threads the task runs its parts itself, in order", "[scheduler][help]") {
+  PartLog log;
+  part_log = &log;
+  weft::ComputeStats stats;
+  weft::ComputeOptions o = with(weft::SchedulerKind::sync, 1);
+  o.stats = &stats;
+  CHECK(delayed(offer_parts)(5u, false, false).compute(o) == 5u);
+  CHECK(log.parts == std::vector<unsigned>{0, 1, 2, 3, 4});
+  CHECK_FALSE(log.helped());
+  CHECK(stats.parts_helped == 0);
+  part_log = nullptr;
 }

@@ -30,6 +30,7 @@ struct ComputeStats {
   std::size_t peak_results = 0;     ///< most results held at once (with track_memory)
   std::size_t peak_bytes = 0;       ///< most bytes (Value::nbytes) held at once (with track_memory)
   unsigned threads = 0;             ///< threads that ran tasks
+  std::size_t parts_helped = 0;     ///< parts of running tasks that idle threads took (threads scheduler)
 };
 
 struct ComputeOptions {

@@ -166,7 +166,7 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
 
   if (options.stats) {
     *options.stats = ComputeStats{plan.tasks_in_graph, plan.size(), state.peak_results(),
-                                  state.peak_bytes(), nthreads};
+                                  state.peak_bytes(), nthreads, state.parts_helped()};
   }
   state.rethrow_if_failed();
   return state.take_roots();

@@ -46,6 +46,9 @@ class RunState {
 
   std::size_t peak_results() const noexcept { return peak_results_.load(); }
   std::size_t peak_bytes() const noexcept { return peak_bytes_.load(); }
+  /// A part of a running task that an idle thread took (task_help.hpp).
+  void count_helped_part() noexcept { parts_helped_.fetch_add(1, std::memory_order_relaxed); }
+  std::size_t parts_helped() const noexcept { return parts_helped_.load(std::memory_order_relaxed); }
   const std::vector<CallbackPtr>& callbacks() const noexcept { return callbacks_; }
 
  private:
@@ -61,6 +64,7 @@ class RunState {
   bool track_memory_;
   std::atomic<std::int64_t> live_results_{0}, live_bytes_{0};
   std::atomic<std::size_t> peak_results_{0}, peak_bytes_{0};
+  std::atomic<std::size_t> parts_helped_{0};
   std::atomic<bool> failed_{false};
   std::mutex error_mutex_;
   std::exception_ptr error_;

@@ -757,13 +757,35 @@ bool Worker::flush_outgoing() {
   return sent;
 }
 
+void Worker::offer(detail::SharedParts& parts) {
+  help_board_.open(parts);
+  // A compute thread that found the board empty under mutex_ is asleep by
+  // now, or it sees the offer: taking mutex_ orders the open before its check.
+  { std::lock_guard lock(mutex_); }
+  work_ready_.notify_all();
+}
+
 void Worker::compute_loop() {
+  detail::HelpSourceScope help(this);
   std::unique_lock lock(mutex_);
   std::vector<std::shared_ptr<const Value>> held;
   std::vector<TaskId> inputs;
+  auto can_start = [this] { return !paused_ && !draining_ && !ready_.empty(); };
   while (true) {
-    work_ready_.wait(lock, [this] { return stopping_ || (!paused_ && !draining_ && !ready_.empty()); });
+    if (!stopping_ && !can_start()) {
+      idle_threads_.fetch_add(1, std::memory_order_relaxed);
+      work_ready_.wait(lock, [&] { return stopping_ || can_start() || help_board_.has_unclaimed(); });
+      idle_threads_.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (stopping_) return;
+    if (!can_start()) {
+      // Woken by an offer: help a running task (outside mutex_, which its
+      // thread may need meanwhile).
+      lock.unlock();
+      help_board_.help_one();
+      lock.lock();
+      continue;
+    }
     TaskId task = ready_.top().task;
     ready_.pop();
     auto it = assigned_.find(task);

@@ -6,6 +6,7 @@
 // (nanny.hpp) watches memory and sends rank 0 heartbeats.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "data_store.hpp"
 #include "nanny.hpp"
 #include "options.hpp"
+#include "../core/task_help.hpp"
 #include "coordination.hpp"
 #include "protocol.hpp"
 #include "scheduler_state.hpp"
@@ -32,7 +34,9 @@
 
 namespace weft::dist {
 
-class Worker : private NannyHost {
+// Its idle compute threads help long tasks that offer parts of their work
+// (task_help.hpp), as the threads scheduler's do.
+class Worker final : private NannyHost, private detail::HelpSource {
  public:
   /// `workers` is the worker ranks' own communicator (collective steps).
   /// From `options`: the compute threads, the resources (--resources) that
@@ -145,12 +149,19 @@ class Worker : private NannyHost {
   void set_paused(bool paused) override;
   void terminate(std::uint64_t rss, std::uint64_t limit) override;
 
+  // HelpSource: called on compute threads.
+  unsigned idle_threads() const noexcept override { return idle_threads_.load(std::memory_order_relaxed); }
+  void offer(detail::SharedParts& parts) override;
+  void withdraw(detail::SharedParts& parts) override { help_board_.close(parts); }
+
   Transport& transport_;
   const WorkerId self_;
   MPI_Comm workers_;
   std::string host_;
   DataStore store_;  // thread-safe on its own; spills outside mutex_
   std::vector<std::thread> threads_;
+  detail::HelpBoard help_board_;
+  std::atomic<unsigned> idle_threads_{0};  // compute threads waiting for work
 
   std::mutex mutex_;  // everything below, shared by the comm and compute threads
   std::condition_variable work_ready_;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "../core/task_help.hpp"
 #include "schedulers.hpp"
 #include "work_stealing.hpp"
 
@@ -28,8 +29,9 @@ struct PoolThreadMark {
   ~PoolThreadMark() { t_on_pool_thread = false; }
 };
 
-// One computation on the pool.
-class Job {
+// One computation on the pool. Its idle threads help long tasks that offer
+// parts of their work (task_help.hpp).
+class Job final : public HelpSource {
  public:
   Job(RunState& state, unsigned nthreads) : state_(state), deques_(nthreads) {
     std::vector<std::uint32_t> roots(state.plan().root_units);
@@ -41,9 +43,17 @@ class Job {
     if (state.plan().size() == 0) done_.store(true);
   }
 
+  unsigned idle_threads() const noexcept override { return idle_.load(std::memory_order_relaxed); }
+  void offer(SharedParts& parts) override {
+    board_.open(parts);
+    sleep_.notify_all();
+  }
+  void withdraw(SharedParts& parts) override { board_.close(parts); }
+
   // The loop each thread runs until the job is done.
   void work(unsigned self) {
     PoolThreadMark mark;
+    HelpSourceScope help(this);
     std::minstd_rand rng(self + 1);
     bool stopped = false;
     while (!done_.load(std::memory_order_acquire)) {
@@ -56,12 +66,19 @@ class Job {
       }
       std::uint32_t u = stopped ? WorkStealingDeque::kNone : find_work(self, rng);
       if (u == WorkStealingDeque::kNone) {
-        std::uint32_t epoch = sleep_.prepare_wait();
-        if (done_.load(std::memory_order_acquire) || (!stopped && (any_work() || state_.failed()))) {
-          sleep_.cancel_wait();
+        if (!stopped && board_.help_one()) {
+          state_.count_helped_part();
           continue;
         }
-        sleep_.commit_wait(epoch);
+        idle_.fetch_add(1, std::memory_order_relaxed);
+        std::uint32_t epoch = sleep_.prepare_wait();
+        if (done_.load(std::memory_order_acquire) ||
+            (!stopped && (any_work() || state_.failed() || board_.has_unclaimed()))) {
+          sleep_.cancel_wait();
+        } else {
+          sleep_.commit_wait(epoch);
+        }
+        idle_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
       run_chain(u, self);
@@ -123,6 +140,8 @@ class Job {
   RunState& state_;
   std::vector<WorkStealingDeque> deques_;
   EventCount sleep_;
+  HelpBoard board_;
+  std::atomic<unsigned> idle_{0};  // threads that found no work
   std::atomic<bool> done_{false};
   std::atomic<std::uint32_t> roots_left_{0};
   std::atomic<std::size_t> stopped_{0};  // threads that saw the error and stopped

@@ -10,12 +10,20 @@
 
 #include "catch_session.hpp"
 
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "../../src/core/task_help.hpp"
 #include "weft/array.hpp"
+#include "weft/config.hpp"
 #include "weft/weft.hpp"
 
 namespace {
@@ -86,6 +94,42 @@ TEST_CASE("a failing block reports its error on the client", "[array-dist]") {
   CHECK_THROWS_WITH(wrong.compute(), Contains("value.block-mismatch"));
   // The cluster is still usable afterwards.
   check_same_everywhere(x + 1);
+}
+
+namespace {
+
+// A task that offers `parts` parts of its work: the first part to run waits
+// (up to 10 s) for another thread to run one. Returns how many threads ran parts.
+std::size_t threads_running_parts(unsigned parts) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::set<std::thread::id> threads;
+  bool first = true;
+  weft::detail::run_parts(parts, [&](unsigned) {
+    std::unique_lock lock(mutex);
+    threads.insert(std::this_thread::get_id());
+    cv.notify_all();
+    if (std::exchange(first, false)) cv.wait_for(lock, std::chrono::seconds(10), [&] { return threads.size() > 1; });
+  });
+  return threads.size();
+}
+
+}  // namespace
+
+// Hidden: array.sh runs it on 2 ranks with --nthreads 2.
+TEST_CASE("idle compute threads of a worker help its long task", "[.help]") {
+  const auto nthreads = weft::config::get_optional<std::int64_t>("distributed.worker.nthreads");
+  REQUIRE(weft::nranks() == 2);
+  REQUIRE(nthreads.value_or(1) == 2);
+  CHECK(weft::delayed(threads_running_parts, {.pure = false})(4u).compute() == 2);
+  // A long contraction with help gives the bits of one thread without.
+  std::vector<double> v(330000);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(static_cast<double>(i));
+  const wa::Array a = wa::from_array(wa::NDArray::from(v, {300, 1100}), {300, 1100});
+  const wa::Array product = wa::matmul(a, a.T());
+  weft::ComputeOptions one(weft::scheduler::threads);
+  one.num_workers = 1;
+  CHECK(product.compute().equals(product.compute(one)));
 }
 
 int main(int argc, char** argv) { return weft::mpi_test::run_catch_session(argc, argv, "array-test"); }

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../../core/task_help.hpp"
 #include "../../local/schedulers.hpp"
 #include "linalg.hpp"
 
@@ -212,20 +213,57 @@ void gemm(const T* a, const Collapsed& ar, const Collapsed& ac, const T* b, cons
   }
 }
 
+/// The contracted length of one gemm call. Slicing K costs no extra packing
+/// (each call packs only its own panels), and the slice boundaries are where
+/// idle threads may join a long contraction.
+constexpr std::int64_t kSliceLength = 256;
+/// Idle threads join only where a part would have at least this many rows
+/// and the work left is at least kHelpWorthMadds multiply-adds (about a
+/// millisecond): less would not pay for waking them.
+constexpr std::int64_t kMinPartRows = 64;
+constexpr std::int64_t kHelpWorthMadds = std::int64_t{1} << 24;
+
+/// One gemm call of a contraction: a block pair and a slice of its contracted length.
+struct ContractStep {
+  std::size_t pair;
+  std::int64_t k0, k1;
+};
+
 template <class T>
 void contract_typed(const ContractSpec& spec, const std::vector<NDArray>& as, const std::vector<NDArray>& bs,
                     NDArray& out, std::span<const std::int64_t> batch_shape) {
   constexpr bool blas = std::is_floating_point_v<T> || requires { typename T::value_type; };
   T* c = out.data<T>();
   const std::int64_t batch_count = shape_size(batch_shape);
-  const std::int64_t matrix_size = batch_count == 0 ? 0 : out.size() / batch_count;
+  if (batch_count == 0 || out.size() == 0) return;
+  const std::int64_t matrix_size = out.size() / batch_count;
+  std::vector<MatrixOperand<T>> a_ops, b_ops;
+  std::vector<ContractStep> steps;
+  std::int64_t madds_per_row = 0;  // over all steps
   for (std::size_t pair = 0; pair < as.size(); ++pair) {
-    const auto a = matrix_operand<T>(as[pair], spec.a_batch, spec.a_rows, spec.a_sum, spec.conj_a, blas);
-    const auto b = matrix_operand<T>(bs[pair], spec.b_batch, spec.b_sum, spec.b_cols, false, blas);
+    a_ops.push_back(matrix_operand<T>(as[pair], spec.a_batch, spec.a_rows, spec.a_sum, spec.conj_a, blas));
+    b_ops.push_back(matrix_operand<T>(bs[pair], spec.b_batch, spec.b_sum, spec.b_cols, false, blas));
+    const std::int64_t k = a_ops.back().cols.extent;
+    const std::int64_t slices = std::max<std::int64_t>(1, (k + kSliceLength - 1) / kSliceLength);
+    for (std::int64_t s = 0; s < slices; ++s) steps.push_back({pair, k * s / slices, k * (s + 1) / slices});
+    madds_per_row += k * b_ops.back().cols.extent * batch_count;
+  }
+  const std::int64_t m = a_ops.front().rows.extent, n = matrix_size / m;
+
+  // Step `s` on output rows [r0, r1) of every batch element.
+  auto run_step = [&](std::size_t s, std::int64_t r0, std::int64_t r1) {
+    const ContractStep& step = steps[s];
+    const MatrixOperand<T>& a = a_ops[step.pair];
+    const MatrixOperand<T>& b = b_ops[step.pair];
+    const Collapsed a_rows{r1 - r0, a.rows.stride}, a_cols{step.k1 - step.k0, a.cols.stride};
+    const Collapsed b_rows{step.k1 - step.k0, b.rows.stride};
+    const T* a_slice = a.base + r0 * a.rows.stride + step.k0 * a.cols.stride;
+    const T* b_slice = b.base + step.k0 * b.rows.stride;
     std::vector<std::int64_t> index(batch_shape.size(), 0);
     std::int64_t a_offset = 0, b_offset = 0;
     for (std::int64_t e = 0; e < batch_count; ++e) {
-      gemm<T>(a.base + a_offset, a.rows, a.cols, b.base + b_offset, b.rows, b.cols, c + e * matrix_size, pair > 0);
+      gemm<T>(a_slice + a_offset, a_rows, a_cols, b_slice + b_offset, b_rows, b.cols, c + e * matrix_size + r0 * n,
+              s > 0);
       // Next batch element in C order, moving both operands' offsets along.
       for (std::size_t d = index.size(); d-- > 0;) {
         a_offset += a.batch_strides[d];
@@ -236,6 +274,23 @@ void contract_typed(const ContractSpec& spec, const std::vector<NDArray>& as, co
         index[d] = 0;
       }
     }
+  };
+  for (std::size_t s = 0; s < steps.size(); ++s) {
+    const std::int64_t madds_left =
+        m * madds_per_row * static_cast<std::int64_t>(steps.size() - s) / static_cast<std::int64_t>(steps.size());
+    const unsigned idle = m >= 2 * kMinPartRows && madds_left >= kHelpWorthMadds ? weft::detail::idle_helpers() : 0;
+    if (idle > 0) {
+      // The rows left are split among the idle threads and this one; each
+      // part runs the remaining steps on its rows, so every element gets the
+      // same gemm updates as without help.
+      const auto parts = static_cast<unsigned>(std::min<std::int64_t>(idle + 1, m / kMinPartRows));
+      weft::detail::run_parts(parts, [&](unsigned p) {
+        const std::int64_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
+        for (std::size_t rest = s; rest < steps.size(); ++rest) run_step(rest, r0, r1);
+      });
+      return;
+    }
+    run_step(s, 0, m);
   }
 }
 
