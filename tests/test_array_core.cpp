@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <numeric>
+#include <string>
 
 #include "array/block_inputs.hpp"
 #include "weft/array.hpp"
@@ -116,6 +117,49 @@ TEST_CASE("store writes blocks into caller memory, converting the dtype", "[arra
   for (std::size_t i = 0; i < memory.size(); ++i) CHECK(memory[i] == static_cast<double>(i));
   wa::NDArray wrong(wa::DType::float64, {4, 3});
   CHECK_THROWS_WITH(wa::store(iota({3, 4}, {{3}, {4}}), wrong), Contains("value.shape-mismatch"));
+}
+
+TEST_CASE("blocks go into the result as their tasks finish and are freed at once", "[array-core]") {
+  const auto scheduler = GENERATE(from_range(weft::test::test_schedulers()));
+  wa::Array x = iota({400, 3}, {std::vector<std::int64_t>(100, 4), {3}});
+  weft::ComputeStats stats;
+  weft::ComputeOptions o = scheduler;
+  o.stats = &stats;
+  o.track_memory = true;
+  CHECK(x.compute(o).equals(iota_expected({400, 3})));
+  if (scheduler.kind != weft::SchedulerKind::distributed) CHECK(stats.peak_results <= 4);
+  std::vector<double> memory(1200, -1.0);
+  wa::NDArray target = wa::NDArray::wrap(memory.data(), {400, 3});
+  wa::store(x, target, o);
+  for (std::size_t i = 0; i < memory.size(); ++i) REQUIRE(memory[i] == static_cast<double>(i));
+  if (scheduler.kind != weft::SchedulerKind::distributed) CHECK(stats.peak_results <= 4);
+}
+
+TEST_CASE("roots that are asked twice or read by other roots assemble too", "[array-core]") {
+  const auto scheduler = GENERATE(from_range(weft::test::test_schedulers()));
+  wa::Array x = iota({6, 4}, {{2, 2, 2}, {3, 1}});
+  auto [a, b, c] = weft::compute(scheduler, x, x, x + 1);
+  CHECK(a.equals(iota_expected({6, 4})));
+  CHECK(b.equals(iota_expected({6, 4})));
+  std::vector<std::int64_t> plus_one(24);
+  std::iota(plus_one.begin(), plus_one.end(), 1);
+  CHECK(c.equals(wa::NDArray::from(plus_one, {6, 4})));
+  // With a collection that does not assemble, every result is finalized.
+  auto [d, n] = weft::compute(scheduler, x, weft::delayed([](int v) { return v * 2; })(21));
+  CHECK(d.equals(iota_expected({6, 4})));
+  CHECK(n == 42);
+}
+
+TEST_CASE("a block that does not fit its chunk fails compute and store by name", "[array-core]") {
+  // Block (1) claims 3 rows but its task makes 2.
+  const wa::Chunks chunks{{2, 3}};
+  wa::detail::ArrayMeta meta{"misfit", weft::tokenize(std::string("misfit")), {5}, chunks, wa::DType::int64};
+  wa::Array misfit = wa::make_array(meta, [](std::span<const std::int64_t>, weft::Key key) {
+    return weft::detail::make_call_task(std::move(key), false, &iota_block, IotaSpec{{4}, {0}, {2}});
+  });
+  CHECK_THROWS_WITH(misfit.compute(weft::scheduler::threads), Contains("value.block-mismatch") && Contains("(1,)"));
+  wa::NDArray target(wa::DType::int64, {5});
+  CHECK_THROWS_WITH(wa::store(misfit, target, weft::scheduler::sync), Contains("does not line up"));
 }
 
 TEST_CASE("from_delayed and to_delayed round trip", "[array-core]") {

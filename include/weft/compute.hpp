@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <tuple>
@@ -52,6 +53,11 @@ struct ComputeOptions {
 ///   static C rebuild(const C&, std::span<TaskPtr> held);      // persisted copy:
 ///       held[i] holds root i's result under its key (its value here, or a
 ///       future for it on the cluster's workers)
+/// and, optionally, to put each root's result in place as soon as it is
+/// computed (on the thread that computed it) instead of all at the end:
+///   static std::optional<Assembly> assemble(const C&);  // nullopt: finalize instead
+///   Assembly::place(std::size_t root, const Value&);     // distinct roots concurrently
+///   Result Assembly::finish();
 template <class C>
 struct CollectionTraits;
 
@@ -59,10 +65,19 @@ template <class C>
 concept Collection = requires { typename CollectionTraits<C>::Result; };
 
 namespace detail {
+/// Receives the result of the root at `position` as soon as it is computed,
+/// on the thread that computed it (several roots at once).
+using RootSink = std::function<void(std::size_t position, const Value& value)>;
+
 /// Runs the tasks that `roots` need and returns their results, one per root
 /// (a root listed twice gets a copy). `graph` resolves ref(key) dependencies.
+/// With a `sink`, each root's result goes to it instead (once per position
+/// it is listed at), is freed after its last dependent, and nothing is returned.
 std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
-                           const ComputeOptions& options);
+                           const ComputeOptions& options, const RootSink* sink = nullptr);
+
+template <class C>
+concept Assembles = requires(const C& c) { CollectionTraits<C>::assemble(c); };
 
 /// What persist() keeps for each root: on the distributed scheduler the
 /// results stay on the workers (futures; waited for, the first error
@@ -86,10 +101,39 @@ auto execute_each(const ComputeOptions& options, Make make, const C&... cs) {
 }
 }  // namespace detail
 
+namespace detail {
+/// compute() for collections that each place their roots' results as they come.
+template <class... A, class... C>
+auto compute_assembled(const ComputeOptions& options, std::tuple<std::optional<A>...>& assemblies,
+                       const C&... cs) {
+  std::vector<TaskRef> roots;
+  std::vector<std::size_t> offsets;
+  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
+  offsets.push_back(roots.size());
+  const RootSink sink = [&](std::size_t position, const Value& value) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((position >= offsets[I] && position < offsets[I + 1]
+            ? (std::get<I>(assemblies)->place(position - offsets[I], value), 0)
+            : 0),
+       ...);
+    }(std::index_sequence_for<C...>{});
+  };
+  execute(roots, nullptr, options, &sink);
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<typename CollectionTraits<C>::Result...>{std::get<I>(assemblies)->finish()...};
+  }(std::index_sequence_for<C...>{});
+}
+}  // namespace detail
+
 /// Computes several collections in one pass; returns a tuple of their results.
 /// `auto [lo, hi] = weft::compute(options, a, b);`
 template <Collection... C>
 auto compute(const ComputeOptions& options, const C&... cs) {
+  if constexpr ((detail::Assembles<C> && ...)) {
+    auto assemblies = std::make_tuple(CollectionTraits<C>::assemble(cs)...);
+    if (std::apply([](const auto&... a) { return (a.has_value() && ...); }, assemblies))
+      return detail::compute_assembled(options, assemblies, cs...);
+  }
   return detail::execute_each(
       options,
       []<class X>(const X& c, std::span<Value> v) { return CollectionTraits<X>::finalize(c, v); },

@@ -229,11 +229,43 @@ NDArray concatenate_blocks(const Chunks& chunks, std::span<const NDArray* const>
   return out;
 }
 
+namespace detail {
+
+BlockPlacement::BlockPlacement(const Chunks& chunks) {
+  const std::vector<std::int64_t> grid = numblocks(chunks);
+  grid_strides_.assign(grid.size(), 1);
+  for (std::size_t a = grid.size(); a-- > 1;) grid_strides_[a - 1] = grid_strides_[a] * grid[a];
+  for (const auto& axis : chunks) offsets_.push_back(block_offsets(axis));
+}
+
+void BlockPlacement::place(NDArray& target, std::size_t i, const NDArray& block) const {
+  const std::size_t ndim = offsets_.size();
+  std::vector<std::int64_t> index(ndim), at(ndim);
+  Shape shape(ndim);
+  auto flat = static_cast<std::int64_t>(i);
+  for (std::size_t a = 0; a < ndim; ++a) {
+    index[a] = flat / grid_strides_[a];
+    flat %= grid_strides_[a];
+    const auto k = static_cast<std::size_t>(index[a]);
+    at[a] = offsets_[a][k];
+    shape[a] = offsets_[a][k + 1] - at[a];
+  }
+  if (block.shape() != shape)
+    throw ValueError("block-mismatch", "block " + shape_str(index) + " has shape " + shape_str(block.shape()) +
+                                           ", which does not line up with its neighbours (expected " +
+                                           shape_str(shape) + ")");
+  target.block(at, shape).assign(block);
+}
+
+}  // namespace detail
+
 void store(std::span<const Array> sources, std::span<NDArray> targets, const ComputeOptions& options) {
   if (sources.size() != targets.size())
     throw ValueError("shape-mismatch", "store: " + std::to_string(sources.size()) + " sources for " +
                                            std::to_string(targets.size()) + " targets");
   std::vector<TaskRef> roots;
+  std::vector<std::size_t> first_root;
+  std::vector<detail::BlockPlacement> placements;
   for (std::size_t i = 0; i < sources.size(); ++i) {
     if (sources[i].shape() != targets[i].shape())
       throw ValueError("shape-mismatch", "store: source " + std::to_string(i) + " has shape " +
@@ -242,21 +274,18 @@ void store(std::span<const Array> sources, std::span<NDArray> targets, const Com
     if (has_unknown(sources[i].chunks()))
       throw ValueError("unknown-chunks", "store: source " + std::to_string(i) +
                                              " has unknown chunk sizes; call compute_chunk_sizes first");
+    first_root.push_back(roots.size());
+    placements.emplace_back(sources[i].chunks());
     CollectionTraits<Array>::roots(sources[i], roots);
   }
-  std::vector<Value> values = weft::detail::execute(roots, nullptr, options);
-  std::size_t next = 0;
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    const Chunks& chunks = sources[i].chunks();
-    std::vector<std::vector<std::int64_t>> offsets;
-    for (const auto& axis : chunks) offsets.push_back(block_offsets(axis));
-    for_each_block(numblocks(chunks), [&](std::span<const std::int64_t> index) {
-      std::vector<std::int64_t> at(index.size());
-      for (std::size_t a = 0; a < index.size(); ++a) at[a] = offsets[a][static_cast<std::size_t>(index[a])];
-      const NDArray& block = values[next++].get<NDArray>();
-      targets[i].block(at, block.shape()).assign(block);
-    });
-  }
+  first_root.push_back(roots.size());
+  // Each block goes into its target as its task finishes, and is freed.
+  const weft::detail::RootSink sink = [&](std::size_t position, const Value& value) {
+    const auto i = static_cast<std::size_t>(
+        std::upper_bound(first_root.begin(), first_root.end(), position) - first_root.begin() - 1);
+    placements[i].place(targets[i], position - first_root[i], value.get<NDArray>());
+  };
+  weft::detail::execute(roots, nullptr, options, &sink);
 }
 
 void store(const Array& x, NDArray& target, const ComputeOptions& options) {
@@ -282,6 +311,31 @@ array::NDArray CollectionTraits<array::Array>::finalize(const array::Array& x, s
   blocks.reserve(values.size());
   for (Value& v : values) blocks.push_back(&v.get<array::NDArray>());
   return array::concatenate_blocks(x.chunks(), blocks, x.dtype());
+}
+
+CollectionTraits<array::Array>::Assembly::Assembly(const array::Array& x)
+    : dtype_(x.dtype()), one_block_(x.npartitions() == 1), placement_(x.chunks()) {
+  if (!one_block_) out_ = array::NDArray(dtype_, x.shape());
+}
+
+void CollectionTraits<array::Array>::Assembly::place(std::size_t block, const Value& value) {
+  const auto& b = value.get<array::NDArray>();
+  if (one_block_) {
+    out_ = b;  // shares the block's memory; finish() makes it contiguous
+  } else {
+    placement_.place(out_, block, b);
+  }
+}
+
+array::NDArray CollectionTraits<array::Array>::Assembly::finish() {
+  if (!one_block_) return std::move(out_);
+  return out_.dtype() == dtype_ ? out_.contiguous() : out_.astype(dtype_);
+}
+
+std::optional<CollectionTraits<array::Array>::Assembly> CollectionTraits<array::Array>::assemble(
+    const array::Array& x) {
+  if (array::has_unknown(x.chunks()) || x.npartitions() == 0) return std::nullopt;
+  return Assembly(x);
 }
 
 array::Array CollectionTraits<array::Array>::rebuild(const array::Array& x, std::span<TaskPtr> held) {

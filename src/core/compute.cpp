@@ -116,7 +116,7 @@ std::vector<TaskPtr> persist_roots(std::span<const TaskRef> roots, const Compute
 }
 
 std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
-                           const ComputeOptions& options) {
+                           const ComputeOptions& options, const RootSink* sink) {
   ComputeDefaults d = defaults();
   ClientImpl* cluster = distributed_client();
   SchedulerKind kind = chosen_scheduler(options, d, cluster);
@@ -141,7 +141,7 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
 
   std::vector<CallbackPtr> callbacks = registered_callbacks();
   callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
-  RunState state(plan, callbacks, options.track_memory);
+  RunState state(plan, callbacks, options.track_memory, sink);
   ComputeStart start{plan.size(), to_string(kind), nthreads};
   for (const CallbackPtr& cb : callbacks) cb->start(start);
   if (kind == SchedulerKind::distributed) {
@@ -155,7 +155,10 @@ std::vector<Value> execute(std::span<const TaskRef> roots, const Graph* graph,
     }
     for (const CallbackPtr& cb : callbacks) cb->finish(false);
     if (options.stats) *options.stats = ComputeStats{plan.tasks_in_graph, plan.size(), 0, 0, nthreads};
-    return values;
+    if (!sink) return values;
+    // The roots arrive together at the end here: they go to the sink in turn.
+    for (std::size_t i = 0; i < values.size(); ++i) (*sink)(i, values[i]);
+    return {};
   }
   if (kind == SchedulerKind::sync) {
     run_sync(state);

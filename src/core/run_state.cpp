@@ -4,17 +4,27 @@
 
 namespace weft::detail {
 
-RunState::RunState(const ExecPlan& plan, std::vector<CallbackPtr> callbacks, bool track_memory)
+RunState::RunState(const ExecPlan& plan, std::vector<CallbackPtr> callbacks, bool track_memory,
+                   const RootSink* sink)
     : plan_(plan),
       values_(plan.size()),
       waiting_(new std::atomic<std::uint32_t>[plan.size()]),
       remaining_(new std::atomic<std::uint32_t>[plan.size()]),
       callbacks_(std::move(callbacks)),
-      track_memory_(track_memory) {
+      track_memory_(track_memory),
+      sink_(sink) {
   for (std::uint32_t u = 0; u < plan.size(); ++u) {
     waiting_[u].store(plan.input_offsets[u + 1] - plan.input_offsets[u], std::memory_order_relaxed);
     remaining_[u].store(plan.dependent_offsets[u + 1] - plan.dependent_offsets[u],
                         std::memory_order_relaxed);
+  }
+  if (sink_) {
+    sink_offsets_.assign(plan.size() + 1, 0);
+    for (std::uint32_t u : plan.root_units) ++sink_offsets_[u + 1];
+    for (std::uint32_t u = 0; u < plan.size(); ++u) sink_offsets_[u + 1] += sink_offsets_[u];
+    sink_positions_.resize(plan.root_units.size());
+    std::vector<std::uint32_t> filled(sink_offsets_.begin(), sink_offsets_.end() - 1);
+    for (std::size_t p = 0; p < plan.root_units.size(); ++p) sink_positions_[filled[plan.root_units[p]]++] = p;
   }
 }
 
@@ -32,6 +42,7 @@ bool RunState::execute(std::uint32_t u, unsigned thread) {
   try {
     values_[u] = run_unit(plan_, u, values_);
     if (track_memory_) account(1, static_cast<std::int64_t>(values_[u].nbytes()));
+    if (sink_ && plan_.is_root[u]) deliver_root(u);
   } catch (...) {
     ok = false;
     record_error(std::current_exception());
@@ -40,9 +51,16 @@ bool RunState::execute(std::uint32_t u, unsigned thread) {
   return ok;
 }
 
+void RunState::deliver_root(std::uint32_t u) {
+  for (std::uint32_t i = sink_offsets_[u]; i < sink_offsets_[u + 1]; ++i) (*sink_)(sink_positions_[i], values_[u]);
+  if (plan_.dependent_offsets[u + 1] != plan_.dependent_offsets[u]) return;  // released after its dependents
+  if (track_memory_) account(-1, -static_cast<std::int64_t>(values_[u].nbytes()));
+  values_[u].reset();
+}
+
 void RunState::release_inputs(std::uint32_t u) {
   for (std::uint32_t in : plan_.inputs_of(u)) {
-    if (remaining_[in].fetch_sub(1, std::memory_order_acq_rel) != 1 || plan_.is_root[in]) continue;
+    if (remaining_[in].fetch_sub(1, std::memory_order_acq_rel) != 1 || (plan_.is_root[in] && !sink_)) continue;
     if (track_memory_) account(-1, -static_cast<std::int64_t>(values_[in].nbytes()));
     values_[in].reset();
   }
@@ -70,6 +88,7 @@ void RunState::rethrow_if_failed() const {
 }
 
 std::vector<Value> RunState::take_roots() {
+  if (sink_) return {};
   // A root asked for twice: every request but the last gets a copy.
   std::vector<std::uint32_t> asked(plan_.size(), 0);
   for (std::uint32_t u : plan_.root_units) ++asked[u];

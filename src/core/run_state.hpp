@@ -16,13 +16,17 @@
 
 #include "exec_plan.hpp"
 #include "weft/callbacks.hpp"
+#include "weft/compute.hpp"
 #include "weft/error.hpp"
 
 namespace weft::detail {
 
 class RunState {
  public:
-  RunState(const ExecPlan& plan, std::vector<CallbackPtr> callbacks, bool track_memory);
+  /// With a `sink`, roots' results go to it as they are computed (compute.hpp)
+  /// and are freed like any other result.
+  RunState(const ExecPlan& plan, std::vector<CallbackPtr> callbacks, bool track_memory,
+           const RootSink* sink = nullptr);
 
   const ExecPlan& plan() const noexcept { return plan_; }
 
@@ -41,7 +45,8 @@ class RunState {
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
   /// Throws the first recorded TaskError, if any.
   void rethrow_if_failed() const;
-  /// The results of the requested roots (a root asked for twice is copied).
+  /// The results of the requested roots (a root asked for twice is copied);
+  /// empty with a sink.
   std::vector<Value> take_roots();
 
   std::size_t peak_results() const noexcept { return peak_results_.load(); }
@@ -53,6 +58,7 @@ class RunState {
 
  private:
   void release_inputs(std::uint32_t u);
+  void deliver_root(std::uint32_t u);
   void account(std::int64_t results, std::int64_t bytes);
   void record_error(std::exception_ptr e);
 
@@ -62,6 +68,11 @@ class RunState {
   std::unique_ptr<std::atomic<std::uint32_t>[]> remaining_;  // dependents not yet run
   std::vector<CallbackPtr> callbacks_;
   bool track_memory_;
+  const RootSink* sink_;
+  // With a sink: the positions each unit is requested at, unit u's at
+  // sink_positions_[sink_offsets_[u] .. sink_offsets_[u + 1]).
+  std::vector<std::uint32_t> sink_offsets_;
+  std::vector<std::size_t> sink_positions_;
   std::atomic<std::int64_t> live_results_{0}, live_bytes_{0};
   std::atomic<std::size_t> peak_results_{0}, peak_bytes_{0};
   std::atomic<std::size_t> parts_helped_{0};

@@ -220,14 +220,31 @@ std::vector<Delayed<NDArray>> to_delayed(const Array& x);
 /// shape and dtype must be what the value will be (checked when it runs:
 /// ValueError "value.block-mismatch").
 Array from_delayed(const Delayed<NDArray>& value, Shape shape, DType dtype);
-/// Computes `x` into `target` (shape must match; dtype is converted), block
-/// by block, without an intermediate copy of the whole array (da.store).
+/// Computes `x` into `target` (shape must match; dtype is converted), each
+/// block copied in as its task finishes and then freed, so the whole array
+/// never exists twice (da.store). As with da.store, a run that fails leaves
+/// the blocks already done written.
 void store(const Array& x, NDArray& target, const ComputeOptions& options = {});
 /// Computes several arrays in one pass into their targets.
 void store(std::span<const Array> sources, std::span<NDArray> targets, const ComputeOptions& options = {});
 /// Assembles block results (in C-order of the grid of `chunks`) into one
 /// array; block sizes are taken from the blocks, so unknown chunks work.
 NDArray concatenate_blocks(const Chunks& chunks, std::span<const NDArray* const> blocks, DType dtype);
+
+namespace detail {
+/// Where each block of known `chunks` goes in a whole array: place() copies
+/// block i (C order of the grid) into its region of `target`, from any
+/// thread (distinct blocks concurrently), after checking its shape.
+class BlockPlacement {
+ public:
+  explicit BlockPlacement(const Chunks& chunks);
+  void place(NDArray& target, std::size_t i, const NDArray& block) const;
+
+ private:
+  std::vector<std::vector<std::int64_t>> offsets_;  // per axis, block starts and the end
+  std::vector<std::int64_t> grid_strides_;          // of the block grid, C order
+};
+}  // namespace detail
 
 }  // namespace weft::array
 
@@ -239,6 +256,24 @@ struct CollectionTraits<array::Array> {
   static void roots(const array::Array& x, std::vector<TaskRef>& out);
   static array::NDArray finalize(const array::Array& x, std::span<Value> values);
   static array::Array rebuild(const array::Array& x, std::span<TaskPtr> held);
+
+  /// The result array, made before the run, with each block copied in as its
+  /// task finishes (the copies overlap the rest of the run, and each block is
+  /// freed at once). One block is kept as it is, without a copy.
+  class Assembly {
+   public:
+    explicit Assembly(const array::Array& x);
+    void place(std::size_t block, const Value& value);
+    array::NDArray finish();
+
+   private:
+    array::DType dtype_;
+    bool one_block_;
+    array::NDArray out_;
+    array::detail::BlockPlacement placement_;
+  };
+  /// nullopt for chunks of unknown size or an empty grid: finalize() then.
+  static std::optional<Assembly> assemble(const array::Array& x);
 };
 
 template <>
