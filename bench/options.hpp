@@ -78,19 +78,28 @@ double best_of(long repeat, F&& f) {
 }
 
 /// The best times of `repeat` runs each of f() and of its peer(), taken in
-/// turns, so that a machine that slows down for a while slows both. Each
-/// run starts after a pause of 0.3 s, so that neither runs beside the
-/// other's idle threads: OpenBLAS's helper threads keep polling (with
-/// sched_yield) for ~0.1 s after a call, which took 3-10% of the 2 cores
-/// from the matmul that followed a dgemm.
+/// turns, so that a machine that slows down for a while slows both; who
+/// goes first alternates, since the first of a pair ran ~2% faster here
+/// (dgemm against itself: median ratio 1.02). Each run starts after a pause
+/// of 0.3 s, so that neither runs beside the other's idle threads:
+/// OpenBLAS's helper threads keep polling (with sched_yield) for ~0.1 s
+/// after a call, which took 3-10% of the 2 cores from the matmul that
+/// followed a dgemm.
 template <class F, class G>
 std::pair<double, double> best_of_side_by_side(long repeat, F&& f, G&& peer) {
   double best = 1e30, best_peer = 1e30;
+  auto one = [](auto&& run, double& best_so_far) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    best_so_far = std::min(best_so_far, best_of(1, run));
+  };
   for (long r = 0; r < repeat; ++r) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    best = std::min(best, best_of(1, f));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    best_peer = std::min(best_peer, best_of(1, peer));
+    if (r % 2 == 0) {
+      one(f, best);
+      one(peer, best_peer);
+    } else {
+      one(peer, best_peer);
+      one(f, best);
+    }
   }
   return {best, best_peer};
 }
