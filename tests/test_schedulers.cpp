@@ -294,45 +294,44 @@ std::vector<unsigned> sorted(std::vector<unsigned> v) {
   return v;
 }
 
+// offer_parts as one task on `kind` with `threads`, its log and the run's stats.
+struct OfferRun {
+  PartLog log;
+  weft::ComputeStats stats;
+  unsigned run(weft::SchedulerKind kind, unsigned threads, unsigned count, bool wait_for_help, bool fail_last) {
+    part_log = &log;
+    weft::ComputeOptions o = with(kind, threads);
+    o.stats = &stats;
+    return delayed(offer_parts)(count, wait_for_help, fail_last).compute(o);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("idle threads help a task that offers parts of its work", "[scheduler][help]") {
-  PartLog log;
-  part_log = &log;
-  weft::ComputeStats stats;
-  weft::ComputeOptions o = with(weft::SchedulerKind::threads, 2);
-  o.stats = &stats;
-  CHECK(delayed(offer_parts)(8u, true, false).compute(o) == 8u);
-  CHECK(sorted(log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7});
-  REQUIRE(log.helped());
-  const auto by_helpers = static_cast<std::size_t>(
-      std::count_if(log.threads.begin(), log.threads.end(), [&](std::thread::id t) { return t != log.owner; }));
-  CHECK(stats.parts_helped == by_helpers);
-  part_log = nullptr;
+  OfferRun r;
+  CHECK(r.run(weft::SchedulerKind::threads, 2, 8, true, false) == 8u);
+  CHECK(sorted(r.log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7});
+  REQUIRE(r.log.helped());
+  const auto by_helpers = static_cast<std::size_t>(std::count_if(
+      r.log.threads.begin(), r.log.threads.end(), [&](std::thread::id t) { return t != r.log.owner; }));
+  CHECK(r.stats.parts_helped == by_helpers);
 }
 
 TEST_CASE("a part's error fails its task after every part ran; the pool goes on", "[scheduler][help][errors]") {
-  PartLog log;
-  part_log = &log;
-  CHECK_THROWS_WITH(delayed(offer_parts)(6u, true, true).compute(with(weft::SchedulerKind::threads, 2)),
+  OfferRun failing;
+  CHECK_THROWS_WITH(failing.run(weft::SchedulerKind::threads, 2, 6, true, true),
                     Catch::Matchers::Contains("part 5 failed"));
-  CHECK(sorted(log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5});
-  PartLog again;
-  part_log = &again;
-  CHECK(delayed(offer_parts)(3u, false, false).compute(with(weft::SchedulerKind::threads, 2)) == 3u);
-  CHECK(sorted(again.parts) == std::vector<unsigned>{0, 1, 2});
-  part_log = nullptr;
+  CHECK(sorted(failing.log.parts) == std::vector<unsigned>{0, 1, 2, 3, 4, 5});
+  OfferRun again;
+  CHECK(again.run(weft::SchedulerKind::threads, 2, 3, false, false) == 3u);
+  CHECK(sorted(again.log.parts) == std::vector<unsigned>{0, 1, 2});
 }
 
 TEST_CASE("without idle threads the task runs its parts itself, in order", "[scheduler][help]") {
-  PartLog log;
-  part_log = &log;
-  weft::ComputeStats stats;
-  weft::ComputeOptions o = with(weft::SchedulerKind::sync, 1);
-  o.stats = &stats;
-  CHECK(delayed(offer_parts)(5u, false, false).compute(o) == 5u);
-  CHECK(log.parts == std::vector<unsigned>{0, 1, 2, 3, 4});
-  CHECK_FALSE(log.helped());
-  CHECK(stats.parts_helped == 0);
-  part_log = nullptr;
+  OfferRun r;
+  CHECK(r.run(weft::SchedulerKind::sync, 1, 5, false, false) == 5u);
+  CHECK(r.log.parts == std::vector<unsigned>{0, 1, 2, 3, 4});
+  CHECK_FALSE(r.log.helped());
+  CHECK(r.stats.parts_helped == 0);
 }
