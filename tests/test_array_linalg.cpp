@@ -217,7 +217,7 @@ TEST_CASE("one task per output block sums all block pairs", "[array-linalg]") {
   CHECK_FALSE(bytes.empty());
 }
 
-TEST_CASE("idle threads that help a long contraction do not change its bits", "[array-linalg][help]") {
+TEST_CASE("idle threads that help a long contraction, or none, do not change its bits", "[array-linalg][help]") {
   // One output block, a contracted length of 5 gemm slices: the second thread
   // is idle from the start and joins at a slice boundary.
   for (const wa::DType dtype : {wa::DType::float64, wa::DType::complex128, wa::DType::int64}) {
@@ -227,6 +227,9 @@ TEST_CASE("idle threads that help a long contraction do not change its bits", "[
     weft::ComputeOptions one(weft::scheduler::threads);
     one.num_workers = 1;
     const wa::NDArray alone = product.compute(one);
+    // The sync scheduler's BLAS is single-threaded too: the same bits.
+    const wa::NDArray sync = product.compute(weft::scheduler::sync);
+    CHECK(std::memcmp(sync.raw_data(), alone.raw_data(), alone.nbytes()) == 0);
     const std::vector<wa::NDArray> want = weft::test::numpy("out = [a @ b]", {{"a", a}, {"b", b}});
     weft::test::check_close(alone, want.at(0), dtype == wa::DType::int64 ? 0 : 1e-10, 1e-12, true, "a @ b");
     weft::ComputeStats stats;

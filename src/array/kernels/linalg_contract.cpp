@@ -14,20 +14,20 @@
 #include <vector>
 
 #include "../../core/task_help.hpp"
-#include "../../local/schedulers.hpp"
 #include "linalg.hpp"
 
 namespace weft::array::kernels {
 namespace {
 
-/// BLAS runs single-threaded while blocks run on the threads scheduler's
-/// pool: its threads would compete with weft's for the same cores (and
-/// OpenBLAS's spin). The thread count is process-wide, so the first kernel
-/// of a burst sets it and the last one restores it.
+/// BLAS runs single-threaded inside a block: on the threads scheduler's pool
+/// its threads would compete with weft's for the same cores (and OpenBLAS's
+/// spin), and on the sync scheduler too, because OpenBLAS's threaded gemm
+/// rounds differently from its single-threaded one, and a block must come
+/// out the same on every scheduler. The thread count is process-wide, so the
+/// first kernel of a burst sets it and the last one restores it.
 class BlasSingleThreaded {
  public:
-  BlasSingleThreaded() : active_(weft::detail::on_pool_thread()) {
-    if (!active_) return;
+  BlasSingleThreaded() {
     std::lock_guard lock(mutex_);
     if (running_++ == 0) {
       saved_ = openblas_get_num_threads();
@@ -35,7 +35,6 @@ class BlasSingleThreaded {
     }
   }
   ~BlasSingleThreaded() {
-    if (!active_) return;
     std::lock_guard lock(mutex_);
     if (--running_ == 0) openblas_set_num_threads(saved_);
   }
@@ -43,7 +42,6 @@ class BlasSingleThreaded {
   BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
 
  private:
-  bool active_;
   static inline std::mutex mutex_;
   static inline int running_ = 0;
   static inline int saved_ = 1;
