@@ -219,7 +219,7 @@ constexpr std::int64_t kSliceLength = 256;
 /// and the work left is at least kHelpWorthMadds multiply-adds (about a
 /// millisecond): less would not pay for waking them.
 constexpr std::int64_t kMinPartRows = 64;
-constexpr std::int64_t kHelpWorthMadds = std::int64_t{1} << 24;
+constexpr double kHelpWorthMadds = 1 << 24;
 
 /// One gemm call of a contraction: a block pair and a slice of its contracted length.
 struct ContractStep {
@@ -237,14 +237,14 @@ void contract_typed(const ContractSpec& spec, const std::vector<NDArray>& as, co
   const std::int64_t matrix_size = out.size() / batch_count;
   std::vector<MatrixOperand<T>> a_ops, b_ops;
   std::vector<ContractStep> steps;
-  std::int64_t madds_per_row = 0;  // over all steps
+  double madds_per_row = 0;  // over all steps (a double: block sizes multiplied may pass 2^63)
   for (std::size_t pair = 0; pair < as.size(); ++pair) {
     a_ops.push_back(matrix_operand<T>(as[pair], spec.a_batch, spec.a_rows, spec.a_sum, spec.conj_a, blas));
     b_ops.push_back(matrix_operand<T>(bs[pair], spec.b_batch, spec.b_sum, spec.b_cols, false, blas));
     const std::int64_t k = a_ops.back().cols.extent;
     const std::int64_t slices = std::max<std::int64_t>(1, (k + kSliceLength - 1) / kSliceLength);
     for (std::int64_t s = 0; s < slices; ++s) steps.push_back({pair, k * s / slices, k * (s + 1) / slices});
-    madds_per_row += k * b_ops.back().cols.extent * batch_count;
+    madds_per_row += static_cast<double>(k) * static_cast<double>(b_ops.back().cols.extent * batch_count);
   }
   const std::int64_t m = a_ops.front().rows.extent, n = matrix_size / m;
 
@@ -274,8 +274,8 @@ void contract_typed(const ContractSpec& spec, const std::vector<NDArray>& as, co
     }
   };
   for (std::size_t s = 0; s < steps.size(); ++s) {
-    const std::int64_t madds_left =
-        m * madds_per_row * static_cast<std::int64_t>(steps.size() - s) / static_cast<std::int64_t>(steps.size());
+    const double madds_left = static_cast<double>(m) * madds_per_row * static_cast<double>(steps.size() - s) /
+                              static_cast<double>(steps.size());
     const unsigned idle = m >= 2 * kMinPartRows && madds_left >= kHelpWorthMadds ? weft::detail::idle_helpers() : 0;
     if (idle > 0) {
       // The rows left are split among the idle threads and this one; each
