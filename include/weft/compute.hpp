@@ -84,32 +84,44 @@ concept Assembles = requires(const C& c) { CollectionTraits<C>::assemble(c); };
 /// thrown), elsewhere they are computed here and kept as constants.
 std::vector<TaskPtr> persist_roots(std::span<const TaskRef> roots, const ComputeOptions& options);
 
+/// The roots of several collections in one list; collection i's are
+/// roots[offsets[i] .. offsets[i + 1]).
+struct CollectedRoots {
+  std::vector<TaskRef> roots;
+  std::vector<std::size_t> offsets;
+  /// Collection i's part of `all` (one element per root).
+  template <class T>
+  std::span<T> part(std::span<T> all, std::size_t i) const {
+    return all.subspan(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+};
+
+template <class... C>
+CollectedRoots collect_roots(const C&... cs) {
+  CollectedRoots r;
+  ((r.offsets.push_back(r.roots.size()), CollectionTraits<C>::roots(cs, r.roots)), ...);
+  r.offsets.push_back(r.roots.size());
+  return r;
+}
+
 /// Runs the graphs of several collections in one pass; make(c, values) turns
 /// each collection and its roots' results into one element of the tuple.
 template <class Make, class... C>
 auto execute_each(const ComputeOptions& options, Make make, const C&... cs) {
-  std::vector<TaskRef> roots;
-  std::vector<std::size_t> offsets;
-  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
-  offsets.push_back(roots.size());
-  std::vector<Value> values = execute(roots, nullptr, options);
+  const CollectedRoots collected = collect_roots(cs...);
+  std::vector<Value> values = execute(collected.roots, nullptr, options);
   std::span<Value> all(values);
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple<decltype(make(cs, all))...>{
-        make(cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+    return std::tuple<decltype(make(cs, all))...>{make(cs, collected.part(all, I))...};
   }(std::index_sequence_for<C...>{});
 }
-}  // namespace detail
 
-namespace detail {
 /// compute() for collections that each place their roots' results as they come.
 template <class... A, class... C>
 auto compute_assembled(const ComputeOptions& options, std::tuple<std::optional<A>...>& assemblies,
                        const C&... cs) {
-  std::vector<TaskRef> roots;
-  std::vector<std::size_t> offsets;
-  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
-  offsets.push_back(roots.size());
+  const CollectedRoots collected = collect_roots(cs...);
+  const std::vector<std::size_t>& offsets = collected.offsets;
   const RootSink sink = [&](std::size_t position, const Value& value) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((position >= offsets[I] && position < offsets[I + 1]
@@ -118,7 +130,7 @@ auto compute_assembled(const ComputeOptions& options, std::tuple<std::optional<A
        ...);
     }(std::index_sequence_for<C...>{});
   };
-  execute(roots, nullptr, options, &sink);
+  execute(collected.roots, nullptr, options, &sink);
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::tuple<typename CollectionTraits<C>::Result...>{std::get<I>(assemblies)->finish()...};
   }(std::index_sequence_for<C...>{});
@@ -151,14 +163,11 @@ auto compute(const C&... cs) {
 /// persist with a distributed Client); graphs built on the copies read them there.
 template <Collection... C>
 auto persist(const ComputeOptions& options, const C&... cs) {
-  std::vector<TaskRef> roots;
-  std::vector<std::size_t> offsets;
-  ((offsets.push_back(roots.size()), CollectionTraits<C>::roots(cs, roots)), ...);
-  offsets.push_back(roots.size());
-  std::vector<TaskPtr> held = detail::persist_roots(roots, options);
+  const detail::CollectedRoots collected = detail::collect_roots(cs...);
+  std::vector<TaskPtr> held = detail::persist_roots(collected.roots, options);
   std::span<TaskPtr> all(held);
   return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple<C...>{CollectionTraits<C>::rebuild(cs, all.subspan(offsets[I], offsets[I + 1] - offsets[I]))...};
+    return std::tuple<C...>{CollectionTraits<C>::rebuild(cs, collected.part(all, I))...};
   }(std::index_sequence_for<C...>{});
 }
 
